@@ -1,0 +1,1 @@
+"""Protocol <-> primitive translation: HTTP, MQTT, SSE. No storage, no resource rules."""

@@ -1,0 +1,3 @@
+from cse.cli import main
+
+main()

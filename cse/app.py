@@ -1,0 +1,95 @@
+"""The application: the CSE runtime (storage, access control, dispatcher, background tasks)
+and the ASGI app that serves it (the oneM2M HTTP binding plus the documentation pages)."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from bindings.http import HttpBinding
+from bindings.openapi import build_openapi
+from cse import migrate
+from cse.access import AccessControl
+from cse.bootstrap import ensure_cse_base
+from cse.dispatcher import Dispatcher
+from cse.expiry import ExpirySweeper
+from cse.settings import Settings
+from cse.storage import Storage, repository
+
+log = logging.getLogger("citycse")
+
+DOCUMENTATION_PATHS = ("/docs", "/openapi.json", "/redoc")
+
+
+class CSERuntime:
+    """Everything a running CSE holds, started and stopped together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.storage = Storage(settings.db, pool_size=settings.db_pool_size)
+        self.access = AccessControl(
+            settings.admin_originator, self._load_policies, settings.acp_cache_seconds
+        )
+        self.dispatcher = Dispatcher(settings, self.storage, self.access)
+        self.sweeper = ExpirySweeper(self.storage, settings.expiry_sweep_seconds,
+                                     on_removed=self.access.forget)
+
+    async def _load_policies(self, ris: list[str]):  # noqa: ANN202
+        return await self.storage.read(repository.get_many, ris)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(migrate.upgrade, self.settings.db)
+        await self.storage.write(ensure_cse_base, self.settings)
+        self.sweeper.start()
+        log.info("event=started cse_id=%s cse_rn=%s db=%s", self.settings.cse_id,
+                 self.settings.cse_rn, self.storage.url.split("://", 1)[0])
+
+    async def stop(self) -> None:
+        await self.sweeper.stop()
+        await self.storage.close()
+
+
+def _documentation_app(settings: Settings) -> FastAPI:
+    docs = FastAPI(title="citycse oneM2M API", version="0.1.0")
+    docs.openapi = lambda: build_openapi(settings)  # type: ignore[method-assign]
+    return docs
+
+
+class CSEApplication:
+    """Top-level ASGI app: lifespan of the runtime; documentation paths to FastAPI;
+    every other HTTP request to the oneM2M binding."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.runtime = CSERuntime(settings)
+        self.http = HttpBinding(self.runtime.dispatcher)
+        self.documentation = _documentation_app(settings)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            if scope["path"].startswith(DOCUMENTATION_PATHS):
+                await self.documentation(scope, receive, send)
+            else:
+                await self.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Callable, send: Callable) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.runtime.start()
+                except Exception as exc:
+                    log.exception("event=startup_failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.runtime.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings | None = None) -> CSEApplication:
+    return CSEApplication(settings or Settings())

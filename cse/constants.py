@@ -1,0 +1,91 @@
+"""oneM2M enumerations with their TS-0004 numbers."""
+
+from enum import IntEnum
+
+
+class Operation(IntEnum):
+    CREATE = 1
+    RETRIEVE = 2
+    UPDATE = 3
+    DELETE = 4
+    NOTIFY = 5
+
+
+class ResourceType(IntEnum):
+    ACP = 1
+    AE = 2
+    CNT = 3
+    CIN = 4
+    CSEBASE = 5
+    SUB = 23
+
+
+class ResponseStatusCode(IntEnum):
+    OK = 2000
+    CREATED = 2001
+    DELETED = 2002
+    UPDATED = 2004
+    BAD_REQUEST = 4000
+    RELEASE_VERSION_NOT_SUPPORTED = 4001
+    NOT_FOUND = 4004
+    OPERATION_NOT_ALLOWED = 4005
+    REQUEST_TIMEOUT = 4008
+    UNSUPPORTED_MEDIA_TYPE = 4015
+    SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE = 4101
+    CONTENTS_UNACCEPTABLE = 4102
+    ORIGINATOR_HAS_NO_PRIVILEGE = 4103
+    CONFLICT = 4105
+    ORIGINATOR_NOT_AUTHENTICATED = 4106
+    INVALID_CHILD_RESOURCE_TYPE = 4108
+    ORIGINATOR_HAS_ALREADY_REGISTERED = 4117
+    APP_RULE_VALIDATION_FAILED = 4126
+    INTERNAL_SERVER_ERROR = 5000
+    NOT_IMPLEMENTED = 5001
+    TARGET_NOT_REACHABLE = 5103
+    TARGET_NOT_SUBSCRIBABLE = 5203
+    SUBSCRIPTION_VERIFICATION_INITIATION_FAILED = 5204
+    NOT_ACCEPTABLE = 5207
+
+
+class ResultContent(IntEnum):
+    NOTHING = 0
+    ATTRIBUTES = 1
+    HIERARCHICAL_ADDRESS = 2
+    HIERARCHICAL_ADDRESS_AND_ATTRIBUTES = 3
+    ATTRIBUTES_AND_CHILD_RESOURCES = 4
+    ATTRIBUTES_AND_CHILD_REFERENCES = 5
+    CHILD_RESOURCE_REFERENCES = 6
+    ORIGINAL_RESOURCE = 7
+    CHILD_RESOURCES = 8
+    MODIFIED_ATTRIBUTES = 9
+
+
+class FilterUsage(IntEnum):
+    DISCOVERY = 1
+    CONDITIONAL_RETRIEVAL = 2
+
+
+class DiscoveryResultType(IntEnum):
+    STRUCTURED = 1
+    UNSTRUCTURED = 2
+
+
+class FilterOperation(IntEnum):
+    AND = 1
+    OR = 2
+
+
+class Permission(IntEnum):
+    """The accessControlOperations bits of an ACP rule."""
+
+    CREATE = 1
+    RETRIEVE = 2
+    UPDATE = 4
+    DELETE = 8
+    NOTIFY = 16
+    DISCOVERY = 32
+
+
+ALL_PERMISSIONS = 63
+
+SUPPORTED_RELEASES = frozenset({"2a", "3", "4", "5"})

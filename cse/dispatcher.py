@@ -1,0 +1,449 @@
+"""The dispatcher: one code path from a request primitive to a response primitive.
+
+It resolves the target, applies access control and the resource type's rules, runs the
+storage transaction and builds the response content (`rcn`). Bindings only translate."""
+
+import logging
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from cse.access import AccessControl, is_allowed
+from cse.addressing import Target, parse_target
+from cse.attributes import validate_create, validate_update
+from cse.constants import (
+    SUPPORTED_RELEASES,
+    DiscoveryResultType,
+    Operation,
+    Permission,
+    ResourceType,
+    ResultContent,
+)
+from cse.constants import ResponseStatusCode as RSC
+from cse.discovery import find, matches
+from cse.errors import (
+    BadRequest,
+    InvalidChildType,
+    M2MError,
+    NotFound,
+    OperationNotAllowed,
+    RequestExpired,
+    UnsupportedRelease,
+)
+from cse.primitives import FilterCriteria, Request, Response
+from cse.resource import Resource
+from cse.settings import Settings
+from cse.storage import Storage, repository
+from cse.timestamps import now, parse_timestamp
+from resources.base import CreateContext, ResourceSpec, UpdateContext
+from resources.registry import SPECS, spec_for
+
+log = logging.getLogger("citycse.dispatcher")
+
+CREATE_RCN = frozenset({0, 1, 2, 3})
+UPDATE_RCN = frozenset({0, 1, 2, 3, 9})
+RETRIEVE_RCN = frozenset({1, 4, 5, 6, 7, 8})
+DELETE_RCN = frozenset({0, 1})
+CHILD_RCN = frozenset({4, 5, 6, 8})
+DISCOVERY_CHUNK = 500
+SELF_GOVERNED_TYPES = tuple(ty for ty, spec in SPECS.items() if spec.self_governed)
+KNOWN_ATTRIBUTES = frozenset(name for spec in SPECS.values() for name in spec.attributes)
+
+
+def _resolve(conn: Connection, target: Target, moment: float) -> tuple[Resource, Resource | None]:
+    """The target resource and, for a type governed by its parent, that parent."""
+    lookup = repository.get_by_srn if target.structured else repository.get_by_ri
+    resource = lookup(conn, target.key)
+    if resource is None or (resource.expires is not None and resource.expires <= moment):
+        raise NotFound(f"resource {target.key} does not exist")
+    if target.virtual is not None:
+        if resource.ty != ResourceType.CNT:
+            raise NotFound(f"{target.key} has no '{target.virtual}' resource")
+        instance = repository.edge_instance(
+            conn, resource.ri, ResourceType.CIN, moment, latest=target.virtual == "la"
+        )
+        if instance is None:
+            raise NotFound(f"container {target.key} has no content instance")
+        return instance, resource
+    parent = None
+    if spec_for(resource.ty).access_from_parent and resource.pi is not None:
+        parent = repository.get_by_ri(conn, resource.pi)
+    return resource, parent
+
+
+def _wrap(resource: Resource) -> dict[str, Any]:
+    return {spec_for(resource.ty).root: resource.representation()}
+
+
+def _only(representation: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    return {name: value for name, value in representation.items() if name in names}
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, storage: Storage, access: AccessControl) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.access = access
+
+    # -- entry point -------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        """Execute a request; every failure becomes an error response, never an exception."""
+        try:
+            self._check_request(request)
+            return await self._execute(request)
+        except M2MError as error:
+            return Response.error(error.rsc, request.rqi, error.message, request.rvi)
+        except SQLAlchemyError:
+            log.exception("event=storage_error rqi=%s to=%s", request.rqi, request.to)
+            return Response.error(RSC.INTERNAL_SERVER_ERROR, request.rqi,
+                                  "storage error", request.rvi)
+        except Exception:
+            log.exception("event=internal_error rqi=%s to=%s", request.rqi, request.to)
+            return Response.error(RSC.INTERNAL_SERVER_ERROR, request.rqi,
+                                  "internal error", request.rvi)
+
+    def _check_request(self, request: Request) -> None:
+        if request.rvi is None:
+            raise UnsupportedRelease("the release version indicator (rvi) is missing")
+        if request.rvi not in SUPPORTED_RELEASES:
+            raise UnsupportedRelease(
+                f"release version {request.rvi!r} is not supported "
+                f"(supported: {', '.join(sorted(SUPPORTED_RELEASES))})"
+            )
+        if request.rqet is not None and request.rqet <= now():
+            raise RequestExpired("the request expired before it could be executed (rqet)")
+        if not request.rqi:
+            raise BadRequest("the request identifier (rqi) is missing")
+
+    async def _execute(self, request: Request) -> Response:
+        if request.op == Operation.CREATE:
+            return await self.create(request)
+        if request.op == Operation.RETRIEVE:
+            return await self.retrieve(request)
+        if request.op == Operation.UPDATE:
+            return await self.update(request)
+        if request.op == Operation.DELETE:
+            return await self.delete(request)
+        raise OperationNotAllowed(f"operation {request.op} is not supported by this CSE")
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def originator(self, request: Request) -> str:
+        fr = (request.fr or "").strip()
+        if not fr:
+            raise BadRequest("the originator (From) is missing")
+        prefix = self.settings.csi + "/"
+        return fr[len(prefix):] if fr.startswith(prefix) else fr
+
+    def target(self, request: Request) -> Target:
+        s = self.settings
+        return parse_target(request.to, s.cse_id, s.cse_rn, s.sp_id)
+
+    async def resolve(self, request: Request) -> tuple[Target, Resource, Resource | None]:
+        target = self.target(request)
+        resource, parent = await self.storage.read(_resolve, target, now())
+        return target, resource, parent
+
+    async def require(self, originator: str, resource: Resource, governing_parent: Resource | None,
+                      permission: Permission) -> None:
+        spec = spec_for(resource.ty)
+        governing = governing_parent if governing_parent is not None else resource
+        await self.access.require(originator, governing, permission, spec.self_governed)
+
+    def _content(self, request: Request, spec: ResourceSpec) -> dict[str, Any]:
+        pc = request.pc
+        if not isinstance(pc, dict) or len(pc) != 1:
+            raise BadRequest(f"the content must be one object named {spec.root}")
+        root, content = next(iter(pc.items()))
+        if root != spec.root:
+            raise BadRequest(f"the content root {root!r} does not match the resource type "
+                             f"({spec.root})")
+        if not isinstance(content, dict):
+            raise BadRequest(f"{spec.root} must be a JSON object")
+        return content
+
+    def _rcn(self, request: Request, allowed: frozenset[int], default: int) -> int:
+        rcn = default if request.rcn is None else request.rcn
+        if rcn not in allowed:
+            raise BadRequest(f"result content {rcn} is not allowed for this operation")
+        return rcn
+
+    async def _check_acpi(self, acpi: list[str]) -> None:
+        policies = await self.access.policies(acpi)
+        unknown = [ri for ri in acpi if ri not in policies]
+        if unknown:
+            raise BadRequest(f"acpi refers to unknown accessControlPolicy {', '.join(unknown)}")
+
+    # -- CREATE ------------------------------------------------------------------------
+
+    async def create(self, request: Request) -> Response:
+        if request.ty is None:
+            raise BadRequest("a create needs a resource type (ty)")
+        spec = SPECS.get(request.ty)
+        if spec is None or request.ty == ResourceType.CSEBASE:
+            raise BadRequest(f"resource type {request.ty} cannot be created on this CSE")
+        rcn = self._rcn(request, CREATE_RCN, ResultContent.ATTRIBUTES)
+        content = self._content(request, spec)
+        validate_create(spec.root, spec.attributes, content)
+        target, parent, _ = await self.resolve(request)
+        if target.virtual is not None:
+            raise OperationNotAllowed(f"nothing can be created under '{target.virtual}'")
+        if request.ty not in spec_for(parent.ty).child_types:
+            raise InvalidChildType(
+                f"a {spec.root} cannot be created under a {spec_for(parent.ty).root}"
+            )
+        if spec.ty == ResourceType.AE:
+            originator = (request.fr or "").strip()
+        else:
+            originator = self.originator(request)
+            await self.require(originator, parent, None, Permission.CREATE)
+        resource = self._new_resource(spec, parent, content, originator)
+        if resource.acpi:
+            await self._check_acpi(resource.acpi)
+        ctx = CreateContext(request, parent, content, resource, self.settings, originator)
+        spec.prepare_create(ctx)
+        spec.check_name(resource.rn)
+        await self.storage.write(spec.create_in_transaction, ctx)
+        log.debug("event=created ri=%s ty=%s srn=%s", resource.ri, resource.ty, resource.srn)
+        return Response(
+            rsc=RSC.CREATED, rqi=request.rqi, rvi=request.rvi,
+            pc=self._write_result(rcn, resource), content_location="/" + resource.srn,
+        )
+
+    def _new_resource(self, spec: ResourceSpec, parent: Resource, content: dict[str, Any],
+                      originator: str) -> Resource:
+        moment = now()
+        attrs = {k: v for k, v in content.items() if v is not None or k == "cr"}
+        et = attrs.pop("et", None)
+        expires = parse_timestamp(et) if et is not None else None
+        if expires is not None and expires <= moment:
+            raise BadRequest("expirationTime (et) is in the past")
+        resource = Resource(
+            ri=spec.new_ri(), ty=spec.ty, rn="", pi=parent.ri, srn="", owner=originator,
+            ct=moment, lt=moment, et=expires, expires=expires,
+            lbl=attrs.pop("lbl", None) or [], acpi=attrs.pop("acpi", None) or [], attrs=attrs,
+        )
+        if "cr" in attrs:
+            attrs["cr"] = originator
+        resource.rn = attrs.pop("rn", None) or spec.default_rn(resource)
+        resource.srn = f"{parent.srn}/{resource.rn}"
+        return resource
+
+    def _write_result(self, rcn: int, resource: Resource,
+                      modified: dict[str, Any] | None = None) -> Any:
+        if rcn == ResultContent.NOTHING:
+            return None
+        if rcn == ResultContent.HIERARCHICAL_ADDRESS:
+            return {"m2m:uri": resource.srn}
+        if rcn == ResultContent.HIERARCHICAL_ADDRESS_AND_ATTRIBUTES:
+            return {"m2m:rce": {**_wrap(resource), "uri": resource.srn}}
+        if rcn == ResultContent.MODIFIED_ATTRIBUTES and modified is not None:
+            representation = resource.representation()
+            return {spec_for(resource.ty).root: _only(representation, list(modified))}
+        return _wrap(resource)
+
+    # -- RETRIEVE ----------------------------------------------------------------------
+
+    async def retrieve(self, request: Request) -> Response:
+        originator = self.originator(request)
+        target, resource, parent = await self.resolve(request)
+        fc = request.fc
+        if fc is not None and fc.is_discovery:
+            return await self.discover(request, originator, resource, fc)
+        rcn = self._rcn(request, RETRIEVE_RCN, ResultContent.ATTRIBUTES)
+        await self.require(originator, resource, parent, Permission.RETRIEVE)
+        if fc is not None and fc.has_conditions and rcn not in CHILD_RCN:
+            if not await self.storage.read(matches, resource, fc):
+                raise NotFound(f"{target.key} does not match the filter criteria")
+        pc = await self._retrieve_content(rcn, originator, resource, fc, request.atrl)
+        return Response(rsc=RSC.OK, rqi=request.rqi, rvi=request.rvi, pc=pc)
+
+    async def _retrieve_content(self, rcn: int, originator: str, resource: Resource,
+                                fc: FilterCriteria | None, atrl: list[str] | None) -> Any:
+        root = spec_for(resource.ty).root
+        representation = resource.representation()
+        if atrl:
+            representation = _only(representation, atrl)
+        if rcn not in CHILD_RCN:
+            return {root: representation}
+        children_fc = fc or FilterCriteria()
+        if children_fc.lvl is None:
+            children_fc.lvl = 1
+        full = rcn in (ResultContent.ATTRIBUTES_AND_CHILD_RESOURCES, ResultContent.CHILD_RESOURCES)
+        permission = Permission.RETRIEVE if full else Permission.DISCOVERY
+        rows = await self._find_allowed(originator, resource, children_fc, permission, full)
+        if rcn == ResultContent.CHILD_RESOURCE_REFERENCES:
+            return {"m2m:rrl": {"rrf": [self._reference(row) for row in rows]}}
+        if rcn == ResultContent.ATTRIBUTES_AND_CHILD_REFERENCES:
+            return {root: {**representation, "ch": [self._reference(row) for row in rows]}}
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            child = repository.resource_from_row(row)
+            grouped.setdefault(spec_for(child.ty).root, []).append(child.representation())
+        if rcn == ResultContent.CHILD_RESOURCES:
+            return {root: grouped}
+        return {root: {**representation, **grouped}}
+
+    @staticmethod
+    def _reference(row: Any) -> dict[str, Any]:
+        return {"nm": row.rn, "typ": row.ty, "val": row.srn}
+
+    async def discover(self, request: Request, originator: str, base: Resource,
+                       fc: FilterCriteria) -> Response:
+        if request.rcn not in (None, 11, ResultContent.CHILD_RESOURCE_REFERENCES):
+            raise BadRequest("discovery returns a URI list: rcn must be absent")
+        if request.drt not in (DiscoveryResultType.STRUCTURED, DiscoveryResultType.UNSTRUCTURED):
+            raise BadRequest(f"drt must be 1 (structured) or 2 (unstructured), got {request.drt}")
+        rows = await self._find_allowed(originator, base, fc, Permission.DISCOVERY, full=False)
+        structured = request.drt == DiscoveryResultType.STRUCTURED
+        uris = [row.srn if structured else row.ri for row in rows]
+        return Response(rsc=RSC.OK, rqi=request.rqi, rvi=request.rvi, pc={"m2m:uril": uris})
+
+    async def _find_allowed(self, originator: str, base: Resource, fc: FilterCriteria,
+                            permission: Permission, full: bool) -> list[Any]:
+        """Matching descendants the originator holds `permission` on, honouring ofst/lim
+        over the permitted results. Policies for a whole chunk load in one query."""
+        moment = now()
+        if self.access.is_admin(originator):
+            return await self.storage.read(
+                find, base, fc, moment, fc.ofst, fc.lim, full, SELF_GOVERNED_TYPES
+            )
+        results: list[Any] = []
+        skipped = 0
+        position = 0
+        while True:
+            rows = await self.storage.read(
+                find, base, fc, moment, position, DISCOVERY_CHUNK, full, SELF_GOVERNED_TYPES
+            )
+            position += len(rows)
+            permitted = await self._permitted(originator, rows, permission)
+            for row in permitted:
+                if skipped < fc.ofst:
+                    skipped += 1
+                    continue
+                results.append(row)
+                if fc.lim is not None and len(results) >= fc.lim:
+                    return results
+            if len(rows) < DISCOVERY_CHUNK:
+                return results
+
+    async def _permitted(self, originator: str, rows: list[Any],
+                         permission: Permission) -> list[Any]:
+        governing = [self._governing(row) for row in rows]
+        acpi = {ri for subject, _ in governing for ri in subject.acpi}
+        policies = await self.access.policies(acpi)
+        return [
+            row for row, (subject, self_governed) in zip(rows, governing)
+            if is_allowed(originator, subject, permission, policies, self_governed)
+        ]
+
+    @staticmethod
+    def _governing(row: Any) -> tuple[Resource, bool]:
+        spec = spec_for(row.ty)
+        if spec.access_from_parent:
+            acpi, owner, attrs = row.p_acpi, row.p_owner or "", {}
+        else:
+            acpi, owner = row.acpi, row.owner
+            attrs = orjson.loads(row.doc) if spec.self_governed and row.doc else {}
+        subject = Resource(
+            ri=row.ri, ty=row.ty, rn=row.rn, pi=row.pi, srn=row.srn, owner=owner, ct=0, lt=0,
+            acpi=orjson.loads(acpi) if acpi else [], attrs=attrs,
+        )
+        return subject, spec.self_governed
+
+    # -- UPDATE ------------------------------------------------------------------------
+
+    async def update(self, request: Request) -> Response:
+        originator = self.originator(request)
+        target, old, parent = await self.resolve(request)
+        if target.virtual is not None:
+            raise OperationNotAllowed(f"'{target.virtual}' cannot be updated")
+        spec = spec_for(old.ty)
+        if not spec.updatable:
+            raise OperationNotAllowed(f"a {spec.root} cannot be updated")
+        rcn = self._rcn(request, UPDATE_RCN, ResultContent.ATTRIBUTES)
+        content = self._content(request, spec)
+        validate_update(spec.root, spec.attributes, content)
+        if "acpi" in content:
+            await self._authorize_acpi_update(originator, old, content)
+        else:
+            await self.require(originator, old, parent, Permission.UPDATE)
+        resource = self._updated(old, content)
+        if resource.acpi:
+            await self._check_acpi(resource.acpi)
+        ctx = UpdateContext(request, old, content, resource, self.settings)
+        spec.prepare_update(ctx)
+        await self.storage.write(spec.update_in_transaction, ctx)
+        self.access.forget(resource.ri)
+        return Response(rsc=RSC.UPDATED, rqi=request.rqi, rvi=request.rvi,
+                        pc=self._write_result(rcn, resource, modified=content))
+
+    async def _authorize_acpi_update(self, originator: str, old: Resource,
+                                     content: dict[str, Any]) -> None:
+        """`acpi` is changed alone, by whoever the current policies' `pvs` let update them
+        (TS-0001 9.6.1.3.2); with no `acpi`, by the creator."""
+        if len(content) != 1:
+            raise BadRequest("acpi must be the only attribute of an update that changes it")
+        if self.access.is_admin(originator):
+            return
+        if not old.acpi:
+            if old.owner != originator:
+                raise M2MError(f"originator {originator} may not change acpi of {old.srn}",
+                               RSC.ORIGINATOR_HAS_NO_PRIVILEGE)
+            return
+        policies = await self.access.policies(old.acpi)
+        for policy in policies.values():
+            if is_allowed(originator, policy, Permission.UPDATE, {}, self_governed=True):
+                return
+        raise M2MError(f"originator {originator} may not change acpi of {old.srn}",
+                       RSC.ORIGINATOR_HAS_NO_PRIVILEGE)
+
+    @staticmethod
+    def _updated(old: Resource, content: dict[str, Any]) -> Resource:
+        attrs = dict(old.attrs)
+        resource = Resource(
+            ri=old.ri, ty=old.ty, rn=old.rn, pi=old.pi, srn=old.srn, owner=old.owner,
+            ct=old.ct, lt=now(), et=old.et, expires=old.expires, st=old.st, cni=old.cni,
+            cbs=old.cbs, cs=old.cs, acpi=list(old.acpi), lbl=list(old.lbl), attrs=attrs,
+        )
+        for name, value in content.items():
+            if name == "et":
+                resource.et = parse_timestamp(value) if value is not None else None
+                if resource.et is not None and resource.et <= resource.lt:
+                    raise BadRequest("expirationTime (et) is in the past")
+                resource.expires = resource.et
+            elif name == "lbl":
+                resource.lbl = value or []
+            elif name == "acpi":
+                resource.acpi = value or []
+            elif value is None:
+                attrs.pop(name, None)
+            else:
+                attrs[name] = value
+        return resource
+
+    # -- DELETE ------------------------------------------------------------------------
+
+    async def delete(self, request: Request) -> Response:
+        originator = self.originator(request)
+        _, resource, parent = await self.resolve(request)
+        if resource.ty == ResourceType.CSEBASE:
+            raise OperationNotAllowed("the CSEBase cannot be deleted")
+        rcn = self._rcn(request, DELETE_RCN, ResultContent.NOTHING)
+        await self.require(originator, resource, parent, Permission.DELETE)
+        deleted = await self.storage.write(delete_resource, resource)
+        for ri, _, _ in deleted:
+            self.access.forget(ri)
+        pc = _wrap(resource) if rcn == ResultContent.ATTRIBUTES else None
+        return Response(rsc=RSC.DELETED, rqi=request.rqi, rvi=request.rvi, pc=pc)
+
+
+def delete_resource(conn: Connection, resource: Resource) -> list[tuple[str, int, str | None]]:
+    """Delete a resource with its subtree and keep its parent's bookkeeping exact."""
+    deleted = repository.delete_subtree(conn, resource)
+    if deleted:
+        spec_for(resource.ty).after_delete_in_transaction(conn, resource)
+    return deleted

@@ -1,0 +1,32 @@
+"""All configuration in one object; every field is also an environment variable CITYCSE_<NAME>."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_db_url() -> str:
+    return f"sqlite+aiosqlite:///{Path('citycse-data').resolve() / 'citycse.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYCSE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: str = Field(default_factory=default_db_url)
+    cse_id: str = "id-in"
+    cse_rn: str = "cse-in"
+    sp_id: str = "citycse.example"
+    admin_originator: str = "CAdmin"
+    workers: int = 1
+    log_level: str = "info"
+    expiry_sweep_seconds: float = 1.0
+    acp_cache_seconds: float = 2.0
+    db_pool_size: int = 8
+
+    @property
+    def csi(self) -> str:
+        """The SP-relative CSE-ID, e.g. `/id-in`."""
+        return "/" + self.cse_id.lstrip("/")

@@ -1,0 +1,202 @@
+"""Queries on the resource tree. Every function takes a synchronous SQLAlchemy Connection
+and runs inside the transaction that `Storage.read`/`Storage.write` opened."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from cse.errors import Conflict, NotFound
+from cse.resource import Resource
+from cse.storage.schema import labels, resources
+
+R = resources.c
+RESOURCE_COLUMNS = (
+    R.ri, R.ty, R.rn, R.pi, R.srn, R.owner, R.ct, R.lt, R.et, R.expires,
+    R.st, R.cni, R.cbs, R.cs, R.acpi, R.doc,
+)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def resource_from_row(row: Row) -> Resource:
+    doc = orjson.loads(row.doc)
+    return Resource(
+        ri=row.ri, ty=row.ty, rn=row.rn, pi=row.pi, srn=row.srn, owner=row.owner,
+        ct=row.ct, lt=row.lt, et=row.et, expires=row.expires, st=row.st, cni=row.cni,
+        cbs=row.cbs, cs=row.cs, acpi=orjson.loads(row.acpi) if row.acpi else [],
+        lbl=doc.pop("lbl", []), attrs=doc,
+    )
+
+
+def _values(resource: Resource) -> dict[str, Any]:
+    doc = dict(resource.attrs)
+    if resource.lbl:
+        doc["lbl"] = resource.lbl
+    return {
+        "ri": resource.ri, "ty": resource.ty, "rn": resource.rn, "pi": resource.pi,
+        "srn": resource.srn, "depth": resource.depth, "owner": resource.owner,
+        "ct": resource.ct, "lt": resource.lt, "et": resource.et, "expires": resource.expires,
+        "st": resource.st, "cni": resource.cni, "cbs": resource.cbs, "cs": resource.cs,
+        "acpi": _dumps(resource.acpi) if resource.acpi else None, "doc": _dumps(doc),
+    }
+
+
+def subtree_condition(srn: str):
+    """Rows strictly below `srn` in the tree, as an index range on the structured path."""
+    return and_(R.srn > srn + "/", R.srn < srn + "0")
+
+
+def not_expired(now: float):
+    return or_(R.expires.is_(None), R.expires > now)
+
+
+def get_by_srn(conn: Connection, srn: str) -> Resource | None:
+    row = conn.execute(select(*RESOURCE_COLUMNS).where(R.srn == srn)).first()
+    return resource_from_row(row) if row else None
+
+
+def get_by_ri(conn: Connection, ri: str) -> Resource | None:
+    row = conn.execute(select(*RESOURCE_COLUMNS).where(R.ri == ri)).first()
+    return resource_from_row(row) if row else None
+
+
+def get_many(conn: Connection, ris: Iterable[str]) -> list[Resource]:
+    ris = list(set(ris))
+    if not ris:
+        return []
+    rows = conn.execute(select(*RESOURCE_COLUMNS).where(R.ri.in_(ris))).all()
+    return [resource_from_row(row) for row in rows]
+
+
+def exists_ri(conn: Connection, ri: str) -> bool:
+    return conn.execute(select(R.ri).where(R.ri == ri)).first() is not None
+
+
+def insert_resource(conn: Connection, resource: Resource) -> None:
+    """Insert a resource and its labels; a taken structured path is 4105 (atomic)."""
+    try:
+        conn.execute(insert(resources).values(**_values(resource)))
+    except IntegrityError as exc:
+        raise Conflict(f"a resource named '{resource.rn}' already exists here") from exc
+    if resource.lbl:
+        conn.execute(insert(labels), [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)])
+
+
+def save_resource(conn: Connection, resource: Resource, labels_changed: bool) -> None:
+    """Write back an updated resource (everything but its identity and counters)."""
+    values = _values(resource)
+    for key in ("ri", "ty", "rn", "pi", "srn", "depth", "owner", "ct", "st", "cni", "cbs"):
+        values.pop(key)
+    result = conn.execute(update(resources).where(R.ri == resource.ri).values(**values))
+    if result.rowcount != 1:
+        raise NotFound(f"resource {resource.ri} no longer exists")
+    if labels_changed:
+        conn.execute(delete(labels).where(labels.c.ri == resource.ri))
+        if resource.lbl:
+            conn.execute(
+                insert(labels), [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)]
+            )
+
+
+def bump_container(conn: Connection, ri: str, size: int) -> tuple[int, int, int]:
+    """Count one new instance of `size` bytes in a container; returns its (st, cni, cbs)."""
+    row = conn.execute(
+        update(resources)
+        .where(R.ri == ri)
+        .values(st=R.st + 1, cni=R.cni + 1, cbs=R.cbs + size)
+        .returning(R.st, R.cni, R.cbs)
+    ).first()
+    if row is None:
+        raise NotFound(f"container {ri} no longer exists")
+    return row.st, row.cni, row.cbs
+
+
+def bump_state_tag(conn: Connection, ri: str) -> int:
+    row = conn.execute(
+        update(resources).where(R.ri == ri).values(st=R.st + 1).returning(R.st)
+    ).first()
+    if row is None:
+        raise NotFound(f"resource {ri} no longer exists")
+    return row.st
+
+
+def uncount_instances(conn: Connection, ri: str, count: int, size: int) -> None:
+    conn.execute(
+        update(resources).where(R.ri == ri).values(cni=R.cni - count, cbs=R.cbs - size)
+    )
+
+
+def oldest_instances(conn: Connection, pi: str, ty: int, limit: int) -> Sequence[Row]:
+    return conn.execute(
+        select(R.ri, R.cs).where(R.pi == pi, R.ty == ty).order_by(R.st).limit(limit)
+    ).all()
+
+
+def instances_older_than(conn: Connection, pi: str, ty: int, ct: float) -> Sequence[Row]:
+    return conn.execute(select(R.ri, R.cs).where(R.pi == pi, R.ty == ty, R.ct < ct)).all()
+
+
+def delete_rows(conn: Connection, ris: Sequence[str]) -> None:
+    if ris:
+        conn.execute(delete(resources).where(R.ri.in_(ris)))
+
+
+def edge_instance(conn: Connection, pi: str, ty: int, now: float, latest: bool) -> Resource | None:
+    """The newest (`la`) or oldest (`ol`) unexpired instance in a container."""
+    order = R.st.desc() if latest else R.st.asc()
+    row = conn.execute(
+        select(*RESOURCE_COLUMNS)
+        .where(R.pi == pi, R.ty == ty, not_expired(now))
+        .order_by(order)
+        .limit(1)
+    ).first()
+    return resource_from_row(row) if row else None
+
+
+def delete_subtree(conn: Connection, resource: Resource) -> list[tuple[str, int, str | None]]:
+    """Delete a resource and all its descendants; returns (ri, ty, pi) of every row deleted."""
+    in_subtree = or_(R.srn == resource.srn, subtree_condition(resource.srn))
+    rows = conn.execute(select(R.ri, R.ty, R.pi).where(in_subtree)).all()
+    conn.execute(delete(resources).where(in_subtree))
+    return [(row.ri, row.ty, row.pi) for row in rows]
+
+
+def set_instance_expiry(conn: Connection, pi: str, ty: int, mia: int | None) -> None:
+    """Recompute the effective expiry of a container's instances after its `mia` changed."""
+    expires: Any = R.et
+    if mia is not None:
+        limit = R.ct + mia
+        expires = case((and_(R.et.is_not(None), R.et < limit), R.et), else_=limit)
+    conn.execute(update(resources).where(R.pi == pi, R.ty == ty).values(expires=expires))
+
+
+def expired(conn: Connection, now: float, limit: int) -> list[Resource]:
+    rows = conn.execute(
+        select(*RESOURCE_COLUMNS)
+        .where(R.expires.is_not(None), R.expires <= now)
+        .order_by(R.expires)
+        .limit(limit)
+    ).all()
+    return [resource_from_row(row) for row in rows]
+
+
+def children(
+    conn: Connection, pi: str, now: float, ty: int | None = None, limit: int | None = None
+) -> list[Resource]:
+    query = select(*RESOURCE_COLUMNS).where(R.pi == pi, not_expired(now))
+    if ty is not None:
+        query = query.where(R.ty == ty)
+    query = query.order_by(R.ct, R.ri)
+    if limit is not None:
+        query = query.limit(limit)
+    return [resource_from_row(row) for row in conn.execute(query).all()]
+
+
+def count_rows(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(resources)).scalar_one()

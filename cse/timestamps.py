@@ -1,0 +1,30 @@
+"""oneM2M timestamps (TS-0004 6.3.3): ISO 8601 basic format, UTC."""
+
+import time
+from datetime import UTC, datetime
+
+from cse.errors import BadRequest
+
+_FORMATS = ("%Y%m%dT%H%M%S,%f", "%Y%m%dT%H%M%S.%f", "%Y%m%dT%H%M%S")
+
+
+def now() -> float:
+    return time.time()
+
+
+def to_timestamp(epoch: float) -> str:
+    """Format epoch seconds as `20141003T112032,123456`."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%dT%H%M%S,%f")
+
+
+def parse_timestamp(text: str) -> float:
+    """Parse a oneM2M timestamp (basic format, optional fraction, optional Z) to epoch seconds."""
+    if not isinstance(text, str):
+        raise BadRequest(f"timestamp must be a string like 20250101T120000, got {text!r}")
+    value = text.strip().removesuffix("Z")
+    for fmt in _FORMATS:
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    raise BadRequest(f"invalid timestamp {text!r}: expected ISO 8601 basic format 20250101T120000")

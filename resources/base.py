@@ -1,0 +1,83 @@
+"""What every resource type module provides, and the defaults most types keep."""
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy.engine import Connection
+
+from cse.attributes import Attribute
+from cse.constants import ResourceType
+from cse.errors import BadRequest
+from cse.primitives import Request
+from cse.resource import Resource
+from cse.settings import Settings
+from cse.storage import repository
+
+RESERVED_NAMES = frozenset({"la", "ol", "fopt", "pcu"})
+
+
+@dataclass(slots=True)
+class CreateContext:
+    request: Request
+    parent: Resource
+    content: dict[str, Any]
+    resource: Resource
+    settings: Settings
+    originator: str
+
+
+@dataclass(slots=True)
+class UpdateContext:
+    request: Request
+    old: Resource
+    content: dict[str, Any]
+    resource: Resource
+    settings: Settings
+
+
+class ResourceSpec:
+    """A resource type: its root name, attribute table, allowed children and hooks."""
+
+    ty: ClassVar[ResourceType]
+    root: ClassVar[str]
+    ri_prefix: ClassVar[str]
+    attributes: ClassVar[dict[str, Attribute]]
+    child_types: ClassVar[frozenset[int]] = frozenset()
+    has_acpi: ClassVar[bool] = True
+    updatable: ClassVar[bool] = True
+    access_from_parent: ClassVar[bool] = False
+    """True where the type has no `acpi` and its parent's policies govern it (CIN)."""
+    self_governed: ClassVar[bool] = False
+    """True where the resource's own `pvs` governs access to it (ACP)."""
+
+    @property
+    def short_name(self) -> str:
+        return self.root.split(":", 1)[1]
+
+    def new_ri(self) -> str:
+        return f"{self.ri_prefix}{secrets.token_hex(8)}"
+
+    def default_rn(self, resource: Resource) -> str:
+        return resource.ri
+
+    def check_name(self, rn: str) -> None:
+        if not rn or "/" in rn or rn in (".", ".."):
+            raise BadRequest(f"invalid resource name {rn!r}")
+        if rn in RESERVED_NAMES:
+            raise BadRequest(f"resource name {rn!r} is reserved")
+
+    def prepare_create(self, ctx: CreateContext) -> None:
+        """Type rules and defaults before the write; raise M2MError to refuse."""
+
+    def create_in_transaction(self, conn: Connection, ctx: CreateContext) -> None:
+        repository.insert_resource(conn, ctx.resource)
+
+    def prepare_update(self, ctx: UpdateContext) -> None:
+        """Type rules for an update, after the generic attribute checks."""
+
+    def update_in_transaction(self, conn: Connection, ctx: UpdateContext) -> None:
+        repository.save_resource(conn, ctx.resource, labels_changed="lbl" in ctx.content)
+
+    def after_delete_in_transaction(self, conn: Connection, resource: Resource) -> None:
+        """Bookkeeping on the parent after a resource of this type was deleted."""
