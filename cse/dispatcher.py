@@ -308,14 +308,14 @@ class Dispatcher:
         over the permitted results. Policies for a whole chunk load in one query."""
         moment = now()
         if self.access.is_admin(originator):
-            return await self.storage.read(
+            return await self.storage.scan(
                 find, base, fc, moment, fc.ofst, fc.lim, full, SELF_GOVERNED_TYPES
             )
         results: list[Any] = []
         skipped = 0
         position = 0
         while True:
-            rows = await self.storage.read(
+            rows = await self.storage.scan(
                 find, base, fc, moment, position, DISCOVERY_CHUNK, full, SELF_GOVERNED_TYPES
             )
             position += len(rows)

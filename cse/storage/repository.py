@@ -1,11 +1,12 @@
 """Queries on the resource tree. Every function takes a synchronous SQLAlchemy Connection
 and runs inside the transaction that `Storage.read`/`Storage.write` opened."""
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -24,13 +25,14 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def resource_from_row(row: Row) -> Resource:
-    doc = orjson.loads(row.doc)
+def resource_from_row(row: Sequence[Any]) -> Resource:
+    """A Resource from a row of RESOURCE_COLUMNS (a Row or a plain driver tuple)."""
+    ri, ty, rn, pi, srn, owner, ct, lt, et, expires, st, cni, cbs, cs, acpi, doc = row[:16]
+    attrs = orjson.loads(doc)
     return Resource(
-        ri=row.ri, ty=row.ty, rn=row.rn, pi=row.pi, srn=row.srn, owner=row.owner,
-        ct=row.ct, lt=row.lt, et=row.et, expires=row.expires, st=row.st, cni=row.cni,
-        cbs=row.cbs, cs=row.cs, acpi=orjson.loads(row.acpi) if row.acpi else [],
-        lbl=doc.pop("lbl", []), attrs=doc,
+        ri=ri, ty=ty, rn=rn, pi=pi, srn=srn, owner=owner, ct=ct, lt=lt, et=et,
+        expires=expires, st=st, cni=cni, cbs=cbs, cs=cs,
+        acpi=orjson.loads(acpi) if acpi else [], lbl=attrs.pop("lbl", []), attrs=attrs,
     )
 
 
@@ -56,13 +58,60 @@ def not_expired(now: float):
     return or_(R.expires.is_(None), R.expires > now)
 
 
+# Hot-path statements are built once: building a statement costs more than running it.
+_BY_SRN = select(*RESOURCE_COLUMNS).where(R.srn == bindparam("key"))
+_BY_RI = select(*RESOURCE_COLUMNS).where(R.ri == bindparam("key"))
+_EDGE_FILTER = (
+    R.pi == bindparam("pi"), R.ty == bindparam("ty"),
+    or_(R.expires.is_(None), R.expires > bindparam("now")),
+)
+_LATEST = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER).order_by(R.st.desc()).limit(1)
+_OLDEST = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER).order_by(R.st.asc()).limit(1)
+_INSERT = insert(resources)
+_INSERT_LABELS = insert(labels)
+_BUMP = (
+    update(resources)
+    .where(R.ri == bindparam("target"))
+    .values(st=R.st + 1, cni=R.cni + 1, cbs=R.cbs + bindparam("size"))
+    .returning(R.st, R.cni, R.cbs)
+)
+_EXISTS = select(R.ri).where(R.ri == bindparam("key"))
+
+
+_SQLITE_COMPILED: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+
+def _sqlite_statement(conn: Connection, statement: Any) -> tuple[str, tuple[str, ...], dict]:
+    compiled = _SQLITE_COMPILED.get(id(statement))
+    if compiled is None:
+        sql = statement.compile(dialect=conn.dialect)
+        defaults = {name: bind.value for name, bind in sql.binds.items() if not bind.required}
+        compiled = (sql.string, tuple(sql.positiontup or ()), defaults)
+        _SQLITE_COMPILED[id(statement)] = compiled
+    return compiled
+
+
+def _execute(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
+    """Run a prebuilt hot-path statement. On SQLite it goes straight to the driver with the
+    SQL compiled once: SQLAlchemy's per-execution work costs more than SQLite's."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(statement, params)
+    sql, names, defaults = _sqlite_statement(conn, statement)
+    values = [params[name] if name in params else defaults[name] for name in names]
+    return conn.connection.dbapi_connection.execute(sql, values)
+
+
+def _first(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
+    return _execute(conn, statement, params).fetchone()
+
+
 def get_by_srn(conn: Connection, srn: str) -> Resource | None:
-    row = conn.execute(select(*RESOURCE_COLUMNS).where(R.srn == srn)).first()
+    row = _first(conn, _BY_SRN, {"key": srn})
     return resource_from_row(row) if row else None
 
 
 def get_by_ri(conn: Connection, ri: str) -> Resource | None:
-    row = conn.execute(select(*RESOURCE_COLUMNS).where(R.ri == ri)).first()
+    row = _first(conn, _BY_RI, {"key": ri})
     return resource_from_row(row) if row else None
 
 
@@ -75,17 +124,17 @@ def get_many(conn: Connection, ris: Iterable[str]) -> list[Resource]:
 
 
 def exists_ri(conn: Connection, ri: str) -> bool:
-    return conn.execute(select(R.ri).where(R.ri == ri)).first() is not None
+    return _first(conn, _EXISTS, {"key": ri}) is not None
 
 
 def insert_resource(conn: Connection, resource: Resource) -> None:
     """Insert a resource and its labels; a taken structured path is 4105 (atomic)."""
     try:
-        conn.execute(insert(resources).values(**_values(resource)))
-    except IntegrityError as exc:
+        _execute(conn, _INSERT, _values(resource))
+    except (IntegrityError, sqlite3.IntegrityError) as exc:
         raise Conflict(f"a resource named '{resource.rn}' already exists here") from exc
     if resource.lbl:
-        conn.execute(insert(labels), [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)])
+        conn.execute(_INSERT_LABELS, [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)])
 
 
 def save_resource(conn: Connection, resource: Resource, labels_changed: bool) -> None:
@@ -106,15 +155,10 @@ def save_resource(conn: Connection, resource: Resource, labels_changed: bool) ->
 
 def bump_container(conn: Connection, ri: str, size: int) -> tuple[int, int, int]:
     """Count one new instance of `size` bytes in a container; returns its (st, cni, cbs)."""
-    row = conn.execute(
-        update(resources)
-        .where(R.ri == ri)
-        .values(st=R.st + 1, cni=R.cni + 1, cbs=R.cbs + size)
-        .returning(R.st, R.cni, R.cbs)
-    ).first()
+    row = _first(conn, _BUMP, {"target": ri, "size": size})
     if row is None:
         raise NotFound(f"container {ri} no longer exists")
-    return row.st, row.cni, row.cbs
+    return row[0], row[1], row[2]
 
 
 def bump_state_tag(conn: Connection, ri: str) -> int:
@@ -149,13 +193,7 @@ def delete_rows(conn: Connection, ris: Sequence[str]) -> None:
 
 def edge_instance(conn: Connection, pi: str, ty: int, now: float, latest: bool) -> Resource | None:
     """The newest (`la`) or oldest (`ol`) unexpired instance in a container."""
-    order = R.st.desc() if latest else R.st.asc()
-    row = conn.execute(
-        select(*RESOURCE_COLUMNS)
-        .where(R.pi == pi, R.ty == ty, not_expired(now))
-        .order_by(order)
-        .limit(1)
-    ).first()
+    row = _first(conn, _LATEST if latest else _OLDEST, {"pi": pi, "ty": ty, "now": now})
     return resource_from_row(row) if row else None
 
 
