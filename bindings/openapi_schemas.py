@@ -14,7 +14,8 @@ from resources.registry import SPECS
 
 JSON = dict[str, Any]
 
-TIMESTAMP_PATTERN = r"^[0-9]{8}T[0-9]{6}([.,][0-9]{1,6})?Z?$"
+TIMESTAMP_PATTERN = (r"^(19|2[0-9])[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
+                     r"T([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]([.,][0-9]{1,6})?Z?$")
 """oneM2M timestamps (TS-0004 6.3.3): ISO 8601 basic format, UTC, e.g. 20250101T120000."""
 
 # Long names (TS-0004 8.2.3) and meaning of every short name used in the attribute tables.

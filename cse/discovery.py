@@ -31,6 +31,7 @@ COLUMN_ATTRIBUTES = {
     "ri": R.ri, "rn": R.rn, "pi": R.pi, "ty": R.ty, "st": R.st,
     "cni": R.cni, "cbs": R.cbs, "cs": R.cs,
 }
+MAX_INT = 2**63 - 1
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,31}$")
 
 
@@ -55,7 +56,7 @@ def _one_int(name: str, raw: Any) -> int:
         number = int(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError):
         number = None
-    if number is None or number < 0:
+    if number is None or not 0 <= number <= MAX_INT:
         raise BadRequest(f"filter {name} must be a non-negative integer, got {value!r}")
     return number
 
@@ -96,7 +97,7 @@ def _typed(value: Any) -> list[Any]:
     candidates: list[Any] = [value]
     if value in ("true", "false"):
         candidates.append(value == "true")
-    elif re.fullmatch(r"-?\d+", value):
+    elif re.fullmatch(r"-?\d{1,18}", value):
         candidates.append(int(value))
     return candidates
 

@@ -37,7 +37,7 @@ from cse.resource import Resource
 from cse.settings import Settings
 from cse.storage import Storage, repository
 from cse.timestamps import now, parse_timestamp
-from resources.base import CreateContext, ResourceSpec, UpdateContext
+from resources.base import MAX_NAME, CreateContext, ResourceSpec, UpdateContext, check_labels
 from resources.registry import SPECS, spec_for
 
 log = logging.getLogger("citycse.dispatcher")
@@ -135,6 +135,8 @@ class Dispatcher:
         fr = (request.fr or "").strip()
         if not fr:
             raise BadRequest("the originator (From) is missing")
+        if len(fr) > MAX_NAME or not fr.isprintable():
+            raise BadRequest(f"the originator must be 1 to {MAX_NAME} printable characters")
         prefix = self.settings.csi + "/"
         return fr[len(prefix):] if fr.startswith(prefix) else fr
 
@@ -205,7 +207,7 @@ class Dispatcher:
             await self._check_acpi(resource.acpi)
         ctx = CreateContext(request, parent, content, resource, self.settings, originator)
         spec.prepare_create(ctx)
-        spec.check_name(resource.rn)
+        spec.check_identity(resource)
         await self.storage.write(spec.create_in_transaction, ctx)
         log.debug("event=created ri=%s ty=%s srn=%s", resource.ri, resource.ty, resource.srn)
         return Response(
@@ -372,6 +374,7 @@ class Dispatcher:
         else:
             await self.require(originator, old, parent, Permission.UPDATE)
         resource = self._updated(old, content)
+        check_labels(resource.lbl)
         if resource.acpi:
             await self._check_acpi(resource.acpi)
         ctx = UpdateContext(request, old, content, resource, self.settings)

@@ -42,10 +42,11 @@ class Resource:
             "ty": self.ty,
             "ri": self.ri,
             "rn": self.rn,
-            "pi": self.pi if self.pi is not None else "",
             "ct": to_timestamp(self.ct),
             "lt": to_timestamp(self.lt),
         }
+        if self.pi is not None:
+            out["pi"] = self.pi
         if self.et is not None:
             out["et"] = to_timestamp(self.et)
         if self.lbl:

@@ -15,6 +15,9 @@ from cse.settings import Settings
 from cse.storage import repository
 
 RESERVED_NAMES = frozenset({"la", "ol", "fopt", "pcu"})
+MAX_NAME = 255
+MAX_PATH = 2048
+MAX_LABEL = 1024
 
 
 @dataclass(slots=True)
@@ -34,6 +37,12 @@ class UpdateContext:
     content: dict[str, Any]
     resource: Resource
     settings: Settings
+
+
+def check_labels(labels: list[str]) -> None:
+    for label in labels:
+        if not label or len(label) > MAX_LABEL or "\x00" in label:
+            raise BadRequest(f"labels must be 1 to {MAX_LABEL} characters without NUL")
 
 
 class ResourceSpec:
@@ -61,11 +70,18 @@ class ResourceSpec:
     def default_rn(self, resource: Resource) -> str:
         return resource.ri
 
-    def check_name(self, rn: str) -> None:
-        if not rn or "/" in rn or rn in (".", ".."):
+    def check_identity(self, resource: Resource) -> None:
+        """Name, path and labels fit what the tree can address and store."""
+        rn = resource.rn
+        if not rn or "/" in rn or rn in (".", "..") or not (rn + resource.ri).isprintable():
             raise BadRequest(f"invalid resource name {rn!r}")
         if rn in RESERVED_NAMES:
             raise BadRequest(f"resource name {rn!r} is reserved")
+        if len(rn) > MAX_NAME or len(resource.ri) > MAX_NAME:
+            raise BadRequest(f"resource names and IDs are limited to {MAX_NAME} characters")
+        if len(resource.srn) > MAX_PATH:
+            raise BadRequest(f"the resource's path would exceed {MAX_PATH} characters")
+        check_labels(resource.lbl)
 
     def prepare_create(self, ctx: CreateContext) -> None:
         """Type rules and defaults before the write; raise M2MError to refuse."""

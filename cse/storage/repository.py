@@ -10,7 +10,7 @@ from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select,
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from cse.errors import Conflict, NotFound
+from cse.errors import BadRequest, Conflict, NotFound
 from cse.resource import Resource
 from cse.storage.schema import labels, resources
 
@@ -40,12 +40,15 @@ def _values(resource: Resource) -> dict[str, Any]:
     doc = dict(resource.attrs)
     if resource.lbl:
         doc["lbl"] = resource.lbl
+    doc_text = _dumps(doc)
+    if "\\u0000" in doc_text:
+        raise BadRequest("NUL characters are not allowed in attribute values")
     return {
         "ri": resource.ri, "ty": resource.ty, "rn": resource.rn, "pi": resource.pi,
         "srn": resource.srn, "depth": resource.depth, "owner": resource.owner,
         "ct": resource.ct, "lt": resource.lt, "et": resource.et, "expires": resource.expires,
         "st": resource.st, "cni": resource.cni, "cbs": resource.cbs, "cs": resource.cs,
-        "acpi": _dumps(resource.acpi) if resource.acpi else None, "doc": _dumps(doc),
+        "acpi": _dumps(resource.acpi) if resource.acpi else None, "doc": doc_text,
     }
 
 

@@ -20,10 +20,10 @@ metadata = MetaData()
 resources = Table(
     "resources",
     metadata,
-    Column("ri", String(64), primary_key=True),
+    Column("ri", String(255), primary_key=True),
     Column("ty", Integer, nullable=False),
     Column("rn", String(255), nullable=False),
-    Column("pi", String(64), nullable=True),
+    Column("pi", String(255), nullable=True),
     # Structured path without leading slash, e.g. "cse-in/ae1/cnt1": unique, so a name
     # clash among siblings fails atomically in the database.
     Column("srn", String(2048), nullable=False),
@@ -50,7 +50,7 @@ Index("ix_resources_ct", resources.c.ct)
 labels = Table(
     "labels",
     metadata,
-    Column("ri", String(64), ForeignKey("resources.ri", ondelete="CASCADE"), primary_key=True),
+    Column("ri", String(255), ForeignKey("resources.ri", ondelete="CASCADE"), primary_key=True),
     Column("lbl", String(1024), primary_key=True),
 )
 

@@ -17,10 +17,10 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "resources",
-        sa.Column("ri", sa.String(64), primary_key=True),
+        sa.Column("ri", sa.String(255), primary_key=True),
         sa.Column("ty", sa.Integer, nullable=False),
         sa.Column("rn", sa.String(255), nullable=False),
-        sa.Column("pi", sa.String(64), nullable=True),
+        sa.Column("pi", sa.String(255), nullable=True),
         sa.Column("srn", sa.String(2048), nullable=False),
         sa.Column("depth", sa.Integer, nullable=False),
         sa.Column("owner", sa.String(255), nullable=False),
@@ -41,7 +41,7 @@ def upgrade() -> None:
     op.create_index("ix_resources_ct", "resources", ["ct"])
     op.create_table(
         "labels",
-        sa.Column("ri", sa.String(64), sa.ForeignKey("resources.ri", ondelete="CASCADE"),
+        sa.Column("ri", sa.String(255), sa.ForeignKey("resources.ri", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("lbl", sa.String(1024), primary_key=True),
     )
