@@ -20,18 +20,33 @@ from cse.timestamps import parse_timestamp
 log = logging.getLogger("citycse.http")
 
 METHODS = {"GET": Operation.RETRIEVE, "PUT": Operation.UPDATE, "DELETE": Operation.DELETE}
-REQUEST_PARAMETERS = frozenset({"rcn", "drt", "atrl", "rt", "rp", "da", "rids", "tids", "ltids",
-                                "tqi", "asi", "auri", "sqi"})
+REQUEST_PARAMETERS = frozenset(
+    {"rcn", "drt", "atrl", "rt", "rp", "da", "rids", "tids", "ltids", "tqi", "asi", "auri", "sqi"}
+)
 IGNORED_PARAMETERS = frozenset({"rp", "da", "tids", "ltids", "tqi", "asi", "auri", "sqi", "rids"})
 JSON_TYPES = ("application/json", "application/vnd.onem2m-res+json")
 MAX_BODY = 4 * 1024 * 1024
 
 # TS-0009 table 6.3.2-1, by response status code.
 _STATUS = {
-    2000: 200, 2002: 200, 2004: 200, 2001: 201,
-    4004: 404, 5103: 404, 5107: 404, 4005: 405, 5207: 406,
-    4104: 409, 4105: 409, 4124: 409, 5106: 409, 4015: 415,
-    4001: 501, 5001: 501, 5206: 501, 4008: 504,
+    2000: 200,
+    2002: 200,
+    2004: 200,
+    2001: 201,
+    4004: 404,
+    5103: 404,
+    5107: 404,
+    4005: 405,
+    5207: 406,
+    4104: 409,
+    4105: 409,
+    4124: 409,
+    5106: 409,
+    4015: 415,
+    4001: 501,
+    5001: 501,
+    5206: 501,
+    4008: 504,
 }
 _FORBIDDEN = {4101, 4103, 4106, 4107, 4108, 4109, 4117, 4126, 5105, 5203, 5205}
 
@@ -109,12 +124,18 @@ def _to_from_path(path: str) -> str:
     return path[1:]
 
 
-def build_request(method: str, path: str, query_string: str, headers: dict[str, str],
-                  body: bytes) -> Request:
+def build_request(
+    method: str, path: str, query_string: str, headers: dict[str, str], body: bytes
+) -> Request:
     """Translate an HTTP request to a request primitive (TS-0009 6.2, 6.4)."""
     rqi = headers.get("x-m2m-ri", "")
-    request = Request(op=Operation.RETRIEVE, to=_to_from_path(path),
-                      fr=headers.get("x-m2m-origin"), rqi=rqi, rvi=headers.get("x-m2m-rvi"))
+    request = Request(
+        op=Operation.RETRIEVE,
+        to=_to_from_path(path),
+        fr=headers.get("x-m2m-origin"),
+        rqi=rqi,
+        rvi=headers.get("x-m2m-rvi"),
+    )
     request.op, request.ty = _op_and_type(method, headers)
     if "x-m2m-ret" in headers:
         request.rqet = parse_timestamp(headers["x-m2m-ret"])
@@ -181,9 +202,13 @@ class HttpBinding:
         rvi = headers.get("x-m2m-rvi")
         try:
             body = await _read_body(receive)
-            request = build_request(scope["method"], scope["path"],
-                                    scope.get("query_string", b"").decode("latin-1"),
-                                    headers, body)
+            request = build_request(
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b"").decode("latin-1"),
+                headers,
+                body,
+            )
         except M2MError as error:
             response = Response.error(error.rsc, rqi, error.message, rvi)
         else:

@@ -29,8 +29,12 @@ JSON = dict[str, Any]
 
 API_VERSION = "0.1.0"
 RELEASES = sorted(SUPPORTED_RELEASES, key=lambda r: (len(r), r))
-SUCCESS = {"retrieve": (200, RSC.OK), "create": (201, RSC.CREATED),
-           "update": (200, RSC.UPDATED), "delete": (200, RSC.DELETED)}
+SUCCESS = {
+    "retrieve": (200, RSC.OK),
+    "create": (201, RSC.CREATED),
+    "update": (200, RSC.UPDATED),
+    "delete": (200, RSC.DELETED),
+}
 
 
 def _ref(kind: str, name: str) -> JSON:
@@ -63,8 +67,10 @@ def _error_responses() -> JSON:
         responses[f"Status{status}"] = {
             "description": f"oneM2M {names}. The body (m2m:dbg) says why.",
             "headers": {
-                "X-M2M-RSC": {**_ref("headers", "X-M2M-RSC"),
-                              "description": f"One of {', '.join(str(int(c)) for c in codes)}."},
+                "X-M2M-RSC": {
+                    **_ref("headers", "X-M2M-RSC"),
+                    "description": f"One of {', '.join(str(int(c)) for c in codes)}.",
+                },
                 "X-M2M-RI": _ref("headers", "X-M2M-RI"),
                 "X-M2M-RVI": _ref("headers", "X-M2M-RVI"),
             },
@@ -86,36 +92,50 @@ def _status_markdown() -> str:
 def _header_parameters() -> JSON:
     return {
         "Origin": {
-            "name": "X-M2M-Origin", "in": "header", "required": True,
+            "name": "X-M2M-Origin",
+            "in": "header",
+            "required": True,
             "description": "**From**: the originator of the request, e.g. the AE-ID of a "
-                           "registered AE (Ccharger-0042) or the admin originator.",
-            "schema": {"type": "string", "minLength": 1}, "example": "CAdmin",
+            "registered AE (Ccharger-0042) or the admin originator.",
+            "schema": {"type": "string", "minLength": 1},
+            "example": "CAdmin",
         },
         "OriginOnCreate": {
-            "name": "X-M2M-Origin", "in": "header", "required": False,
+            "name": "X-M2M-Origin",
+            "in": "header",
+            "required": False,
             "description": "**From**: the originator. To register an AE send the AE-ID it "
-                           "wants (C... or S...), exactly C or S to have one assigned, or "
-                           "nothing; the CSE answers with the AE's `aei`, the originator to "
-                           "use from then on. Required for every other create.",
-            "schema": {"type": "string"}, "example": "CAdmin",
+            "wants (C... or S...), exactly C or S to have one assigned, or "
+            "nothing; the CSE answers with the AE's `aei`, the originator to "
+            "use from then on. Required for every other create.",
+            "schema": {"type": "string"},
+            "example": "CAdmin",
         },
         "RequestIdentifier": {
-            "name": "X-M2M-RI", "in": "header", "required": True,
+            "name": "X-M2M-RI",
+            "in": "header",
+            "required": True,
             "description": "**Request Identifier**: any token chosen by the client; echoed in "
-                           "the response (errors included).",
-            "schema": {"type": "string", "minLength": 1}, "example": "req-0001",
+            "the response (errors included).",
+            "schema": {"type": "string", "minLength": 1},
+            "example": "req-0001",
         },
         "ReleaseVersion": {
-            "name": "X-M2M-RVI", "in": "header", "required": True,
+            "name": "X-M2M-RVI",
+            "in": "header",
+            "required": True,
             "description": "**Release Version Indicator**: the oneM2M release the request "
-                           "follows. Missing or another value: 4001 (HTTP 501).",
-            "schema": {"type": "string", "enum": RELEASES}, "example": "3",
+            "follows. Missing or another value: 4001 (HTTP 501).",
+            "schema": {"type": "string", "enum": RELEASES},
+            "example": "3",
         },
         "RequestExpiration": {
-            "name": "X-M2M-RET", "in": "header", "required": False,
+            "name": "X-M2M-RET",
+            "in": "header",
+            "required": False,
             "description": "**Request Expiration Timestamp**: when the request is no longer "
-                           "worth executing (UTC, ISO 8601 basic). Already past: 4008 "
-                           "(HTTP 504).",
+            "worth executing (UTC, ISO 8601 basic). Already past: 4008 "
+            "(HTTP 504).",
             "schema": {"type": "string", "pattern": TIMESTAMP_PATTERN},
             "example": "20300101T000000",
         },
@@ -126,69 +146,128 @@ def _rcn_parameter(allowed: frozenset[int], default: ResultContent, extra: str =
     values = sorted(allowed)
     lines = ", ".join(
         f"{v} {ResultContent(v).name.lower().replace('_', ' ')}"
-        + (" (default)" if v == default else "") for v in values
+        + (" (default)" if v == default else "")
+        for v in values
     )
     return {
-        "name": "rcn", "in": "query", "required": False,
+        "name": "rcn",
+        "in": "query",
+        "required": False,
         "description": f"**resultContent**: what the response carries. {lines}.{extra}",
         "schema": {"type": "integer", "enum": values},
     }
 
 
 def _timestamp_query(name: str, long_name: str, meaning: str) -> JSON:
-    return {"name": name, "in": "query", "required": False,
-            "description": f"**{long_name}**: {meaning} (UTC, ISO 8601 basic, e.g. "
-                           "20250101T120000).",
-            "schema": {"type": "string", "pattern": TIMESTAMP_PATTERN}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"**{long_name}**: {meaning} (UTC, ISO 8601 basic, e.g. 20250101T120000).",
+        "schema": {"type": "string", "pattern": TIMESTAMP_PATTERN},
+    }
 
 
 def _int_query(name: str, long_name: str, meaning: str, enum: list[int] | None = None) -> JSON:
     schema: JSON = {"type": "integer", "minimum": 0}
     if enum is not None:
         schema = {"type": "integer", "enum": enum}
-    return {"name": name, "in": "query", "required": False,
-            "description": f"**{long_name}**: {meaning}", "schema": schema}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"**{long_name}**: {meaning}",
+        "schema": schema,
+    }
 
 
 def _list_query(name: str, long_name: str, meaning: str, items: JSON, example: list) -> JSON:
-    return {"name": name, "in": "query", "required": False, "style": "form", "explode": True,
-            "description": f"**{long_name}**: {meaning} Several values: repeat the "
-                           f"parameter or join with '+' ({name}={'+'.join(map(str, example))}).",
-            "schema": {"type": "array", "items": items}, "example": example}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "style": "form",
+        "explode": True,
+        "description": f"**{long_name}**: {meaning} Several values: repeat the "
+        f"parameter or join with '+' ({name}={'+'.join(map(str, example))}).",
+        "schema": {"type": "array", "items": items},
+        "example": example,
+    }
 
 
-FILTER_PARAMETER_NAMES = ("fu", "drt", "atrl", "ty", "lbl", "cra", "crb", "ms", "us", "sts",
-                          "stb", "exa", "exb", "sza", "szb", "cty", "fo", "lim", "ofst", "lvl",
-                          "attributes")
+FILTER_PARAMETER_NAMES = (
+    "fu",
+    "drt",
+    "atrl",
+    "ty",
+    "lbl",
+    "cra",
+    "crb",
+    "ms",
+    "us",
+    "sts",
+    "stb",
+    "exa",
+    "exb",
+    "sza",
+    "szb",
+    "cty",
+    "fo",
+    "lim",
+    "ofst",
+    "lvl",
+    "attributes",
+)
 
 
 def _query_parameters() -> JSON:
     params: JSON = {
         "RcnRetrieve": _rcn_parameter(
-            RETRIEVE_RCN, ResultContent.ATTRIBUTES,
+            RETRIEVE_RCN,
+            ResultContent.ATTRIBUTES,
             " The child variants (4, 5, 6, 8) list direct children (lvl=1) unless lvl says "
-            "otherwise, filtered by the filter criteria. Not used with fu=1."),
+            "otherwise, filtered by the filter criteria. Not used with fu=1.",
+        ),
         "RcnCreate": _rcn_parameter(CREATE_RCN, ResultContent.ATTRIBUTES),
         "RcnUpdate": _rcn_parameter(UPDATE_RCN, ResultContent.ATTRIBUTES),
         "RcnDelete": _rcn_parameter(DELETE_RCN, ResultContent.NOTHING),
         "fu": _int_query(
-            "fu", "filterUsage",
+            "fu",
+            "filterUsage",
             "1 discovery: return the addresses (m2m:uril) of the resources below the target "
             "that match the filter criteria and that the originator may discover; "
             "2 conditional retrieval (default): return the target itself if it matches, "
-            "else 4004.", [1, 2]),
-        "drt": _int_query("drt", "discoveryResultType",
-                          "with fu=1, 1 structured addresses (default, cse-in/ae/cnt) or 2 "
-                          "resource IDs.", [1, 2]),
-        "atrl": _list_query("atrl", "attributeList",
-                            "partial retrieve: return only these attributes.",
-                            {"type": "string"}, ["rn", "lbl"]),
-        "ty": _list_query("ty", "resourceType",
-                          "match resources of any of these types (1 ACP, 2 AE, 3 container, "
-                          "4 contentInstance, 5 CSEBase).",
-                          {"type": "integer", "minimum": 0}, [3, 4]),
-        "lbl": _list_query("lbl", "labels", "match resources carrying any of these labels.",
-                           {"type": "string"}, ["site:north"]),
+            "else 4004.",
+            [1, 2],
+        ),
+        "drt": _int_query(
+            "drt",
+            "discoveryResultType",
+            "with fu=1, 1 structured addresses (default, cse-in/ae/cnt) or 2 resource IDs.",
+            [1, 2],
+        ),
+        "atrl": _list_query(
+            "atrl",
+            "attributeList",
+            "partial retrieve: return only these attributes.",
+            {"type": "string"},
+            ["rn", "lbl"],
+        ),
+        "ty": _list_query(
+            "ty",
+            "resourceType",
+            "match resources of any of these types (1 ACP, 2 AE, 3 container, "
+            "4 contentInstance, 5 CSEBase).",
+            {"type": "integer", "minimum": 0},
+            [3, 4],
+        ),
+        "lbl": _list_query(
+            "lbl",
+            "labels",
+            "match resources carrying any of these labels.",
+            {"type": "string"},
+            ["site:north"],
+        ),
         "cra": _timestamp_query("cra", "createdAfter", "created after this time"),
         "crb": _timestamp_query("crb", "createdBefore", "created before this time"),
         "ms": _timestamp_query("ms", "modifiedSince", "last modified after this time"),
@@ -197,20 +276,27 @@ def _query_parameters() -> JSON:
         "exb": _timestamp_query("exb", "expireBefore", "expiring before this time"),
         "sts": _int_query("sts", "stateTagSmaller", "stateTag (st) smaller than this."),
         "stb": _int_query("stb", "stateTagBigger", "stateTag (st) bigger than this."),
-        "sza": _int_query("sza", "sizeAbove",
-                          "contentSize (cs) at least this many bytes (content instances)."),
-        "szb": _int_query("szb", "sizeBelow",
-                          "contentSize (cs) below this many bytes (content instances)."),
-        "cty": _list_query("cty", "contentType",
-                           "content instances whose contentInfo (cnf) has this media type.",
-                           {"type": "string"}, ["application/json"]),
-        "fo": _int_query("fo", "filterOperation",
-                         "how the conditions combine: 1 AND (default), 2 OR.", [1, 2]),
-        "lim": _int_query("lim", "limit", "at most this many results (discovery and child "
-                                          "results)."),
+        "sza": _int_query(
+            "sza", "sizeAbove", "contentSize (cs) at least this many bytes (content instances)."
+        ),
+        "szb": _int_query(
+            "szb", "sizeBelow", "contentSize (cs) below this many bytes (content instances)."
+        ),
+        "cty": _list_query(
+            "cty",
+            "contentType",
+            "content instances whose contentInfo (cnf) has this media type.",
+            {"type": "string"},
+            ["application/json"],
+        ),
+        "fo": _int_query(
+            "fo", "filterOperation", "how the conditions combine: 1 AND (default), 2 OR.", [1, 2]
+        ),
+        "lim": _int_query(
+            "lim", "limit", "at most this many results (discovery and child results)."
+        ),
         "ofst": _int_query("ofst", "offset", "skip this many results first (paging with lim)."),
-        "lvl": _int_query("lvl", "level", "only this many levels below the target (1 = "
-                                          "children)."),
+        "lvl": _int_query("lvl", "level", "only this many levels below the target (1 = children)."),
         "attributes": _attribute_filter_parameter(),
     }
     return params
@@ -218,8 +304,11 @@ def _query_parameters() -> JSON:
 
 def _attribute_filter_parameter() -> JSON:
     """Attribute filters are `<short name>=<value>` pairs in the query (TS-0009 6.2.2.2)."""
-    kinds = {Kind.NONNEG_INT: {"type": "integer"}, Kind.POSITIVE_INT: {"type": "integer"},
-             Kind.BOOL: {"type": "boolean"}}
+    kinds = {
+        Kind.NONNEG_INT: {"type": "integer"},
+        Kind.POSITIVE_INT: {"type": "integer"},
+        Kind.BOOL: {"type": "boolean"},
+    }
     dedicated = FILTER_NAMES | {"ct", "lt", "et"}
     properties: JSON = {}
     for spec in SPECS.values():
@@ -227,18 +316,26 @@ def _attribute_filter_parameter() -> JSON:
             if name in dedicated or name in properties:
                 continue
             long_name, _ = attribute_doc(spec.root, name)
-            properties[name] = {**kinds.get(attribute.kind, {"type": "string"}),
-                                "description": long_name}
+            properties[name] = {
+                **kinds.get(attribute.kind, {"type": "string"}),
+                "description": long_name,
+            }
     return {
-        "name": "attributes", "in": "query", "required": False,
-        "style": "form", "explode": True,
+        "name": "attributes",
+        "in": "query",
+        "required": False,
+        "style": "form",
+        "explode": True,
         "description": "**Attribute filters**: any attribute short name as a query "
-                       "parameter, `<name>=<value>`; a list attribute matches if it contains "
-                       "the value; several values (joined with '+') match any of them. "
-                       "E.g. `rn=meter`, `api=Nev-charger`, `mni=1000`. (This object is "
-                       "only a container: each member becomes its own query parameter.)",
-        "schema": {"type": "object", "properties": dict(sorted(properties.items())),
-                   "additionalProperties": False},
+        "parameter, `<name>=<value>`; a list attribute matches if it contains "
+        "the value; several values (joined with '+') match any of them. "
+        "E.g. `rn=meter`, `api=Nev-charger`, `mni=1000`. (This object is "
+        "only a container: each member becomes its own query parameter.)",
+        "schema": {
+            "type": "object",
+            "properties": dict(sorted(properties.items())),
+            "additionalProperties": False,
+        },
         "example": {"rn": "meter"},
     }
 
@@ -246,27 +343,33 @@ def _attribute_filter_parameter() -> JSON:
 def _path_parameters(settings: Settings) -> JSON:
     return {
         "path": {
-            "name": "path", "in": "path", "required": True,
+            "name": "path",
+            "in": "path",
+            "required": True,
             "description": "Resource names below the CSEBase, separated by '/', e.g. "
-                           "`charger-0042/meter`. (OpenAPI cannot express a parameter that "
-                           "contains '/': tools send it as %2F, which the CSE accepts; by "
-                           "hand write the slashes.)",
+            "`charger-0042/meter`. (OpenAPI cannot express a parameter that "
+            "contains '/': tools send it as %2F, which the CSE accepts; by "
+            "hand write the slashes.)",
             "schema": {"type": "string", "minLength": 1},
             "example": "charger-0042/meter",
         },
         "ri": {
-            "name": "ri", "in": "path", "required": True,
+            "name": "ri",
+            "in": "path",
+            "required": True,
             "description": "A resource ID (ri), e.g. `Ccharger-0042` or `cnt8f14e45fceea167a`; "
-                           f"`{settings.cse_id}` is the CSEBase. Append `/la` or `/ol` to a "
-                           "container's ID for its latest or oldest instance.",
+            f"`{settings.cse_id}` is the CSEBase. Append `/la` or `/ol` to a "
+            "container's ID for its latest or oldest instance.",
             "schema": {"type": "string", "minLength": 1},
             "example": "Ccharger-0042",
         },
         "target": {
-            "name": "target", "in": "path", "required": True,
+            "name": "target",
+            "in": "path",
+            "required": True,
             "description": f"A structured path starting with `{settings.cse_rn}` (or `-`), "
-                           "e.g. `cse-in/charger-0042/meter`, or a resource ID; `/la` and "
-                           "`/ol` may follow a container.",
+            "e.g. `cse-in/charger-0042/meter`, or a resource ID; `/la` and "
+            "`/ol` may follow a container.",
             "schema": {"type": "string", "minLength": 1},
             "example": f"{settings.cse_rn}/charger-0042",
         },
@@ -294,11 +397,13 @@ def _any_of(names: list[str]) -> JSON:
 
 def _success(kind: str, bodies: list[str], description: str) -> JSON:
     status, rsc = SUCCESS[kind]
-    return {str(status): {
-        "description": description,
-        "headers": _response_headers(rsc, created=kind == "create"),
-        "content": {"application/json": {"schema": _any_of(bodies)}},
-    }}
+    return {
+        str(status): {
+            "description": description,
+            "headers": _response_headers(rsc, created=kind == "create"),
+            "content": {"application/json": {"schema": _any_of(bodies)}},
+        }
+    }
 
 
 def _errors() -> JSON:
@@ -306,31 +411,43 @@ def _errors() -> JSON:
 
 
 def _common_headers(origin: str = "Origin") -> list[JSON]:
-    return [_ref("parameters", origin), _ref("parameters", "RequestIdentifier"),
-            _ref("parameters", "ReleaseVersion"), _ref("parameters", "RequestExpiration")]
+    return [
+        _ref("parameters", origin),
+        _ref("parameters", "RequestIdentifier"),
+        _ref("parameters", "ReleaseVersion"),
+        _ref("parameters", "RequestExpiration"),
+    ]
 
 
-def _retrieve(op_id: str, tag: str, summary: str, types: list[int],
-              discovery: bool = True) -> JSON:
+def _retrieve(op_id: str, tag: str, summary: str, types: list[int], discovery: bool = True) -> JSON:
     bodies = [f"{TYPE_NAMES[ty]}Resource" for ty in types]
     params = _common_headers() + [_ref("parameters", "RcnRetrieve")]
-    description = ("RETRIEVE (GET). Returns the resource (rcn=1), optionally with its "
-                   "children (rcn=4, 5, 6, 8) or only some attributes (atrl).")
+    description = (
+        "RETRIEVE (GET). Returns the resource (rcn=1), optionally with its "
+        "children (rcn=4, 5, 6, 8) or only some attributes (atrl)."
+    )
     if discovery:
         bodies += ["URIList", "ResourceRefList"]
         params += [_ref("parameters", name) for name in FILTER_PARAMETER_NAMES]
-        description += (" With fu=1 it is a **discovery**: the addresses of matching "
-                        "resources below the target, as m2m:uril; combine the filter "
-                        "criteria (ty, lbl, cra, ...) with fo, page with lim/ofst and bound "
-                        "the depth with lvl. Without fu (or fu=2) filter criteria make it a "
-                        "conditional retrieval.")
+        description += (
+            " With fu=1 it is a **discovery**: the addresses of matching "
+            "resources below the target, as m2m:uril; combine the filter "
+            "criteria (ty, lbl, cra, ...) with fo, page with lim/ofst and bound "
+            "the depth with lvl. Without fu (or fu=2) filter criteria make it a "
+            "conditional retrieval."
+        )
     else:
         params += [_ref("parameters", "atrl")]
     return {
-        "operationId": op_id, "tags": [tag], "summary": summary, "description": description,
+        "operationId": op_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
         "parameters": params,
-        "responses": {**_success("retrieve", bodies, "The resource, its children or the "
-                                                     "discovery result."), **_errors()},
+        "responses": {
+            **_success("retrieve", bodies, "The resource, its children or the discovery result."),
+            **_errors(),
+        },
     }
 
 
@@ -340,57 +457,86 @@ def _create(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
         name = TYPE_NAMES[ty]
         content[f"application/json;ty={ty}"] = {
             "schema": _ref("schemas", f"{name}CreateRequest"),
-            "examples": {name: {"summary": f"create a {LONG_TYPE_NAMES[ty]}",
-                                "value": CREATE_EXAMPLES[ty]}},
+            "examples": {
+                name: {"summary": f"create a {LONG_TYPE_NAMES[ty]}", "value": CREATE_EXAMPLES[ty]}
+            },
         }
     kinds = ", ".join(f"{LONG_TYPE_NAMES[ty]} (ty={ty})" for ty in types)
     return {
-        "operationId": op_id, "tags": [tag], "summary": summary,
+        "operationId": op_id,
+        "tags": [tag],
+        "summary": summary,
         "description": "CREATE (POST) a child resource of the target: "
-                       f"{kinds}. The Content-Type carries the type, e.g. "
-                       "`application/json;ty=3` (`application/vnd.onem2m-res+json;ty=3` "
-                       "too); a POST without ty is a NOTIFY, which this CSE refuses (4005). "
-                       "The body is one object named by the type's root (m2m:ae, m2m:cnt, "
-                       "...). Answers 201 with Content-Location, the new resource's address.",
+        f"{kinds}. The Content-Type carries the type, e.g. "
+        "`application/json;ty=3` (`application/vnd.onem2m-res+json;ty=3` "
+        "too); a POST without ty is a NOTIFY, which this CSE refuses (4005). "
+        "The body is one object named by the type's root (m2m:ae, m2m:cnt, "
+        "...). Answers 201 with Content-Location, the new resource's address.",
         "parameters": _common_headers("OriginOnCreate") + [_ref("parameters", "RcnCreate")],
         "requestBody": {"required": True, "content": content},
-        "responses": {**_success("create", [f"{TYPE_NAMES[ty]}Resource" for ty in types]
-                                 + ["URI", "ResourceAndURI"],
-                                 "Created. The body depends on rcn (none with rcn=0)."),
-                      **_errors()},
+        "responses": {
+            **_success(
+                "create",
+                [f"{TYPE_NAMES[ty]}Resource" for ty in types] + ["URI", "ResourceAndURI"],
+                "Created. The body depends on rcn (none with rcn=0).",
+            ),
+            **_errors(),
+        },
     }
 
 
 def _update(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
     names = [TYPE_NAMES[ty] for ty in types]
-    examples = {name: {"summary": f"update a {LONG_TYPE_NAMES[ty]}", "value": UPDATE_EXAMPLES[ty]}
-                for ty, name in zip(types, names) if ty in UPDATE_EXAMPLES}
+    examples = {
+        name: {"summary": f"update a {LONG_TYPE_NAMES[ty]}", "value": UPDATE_EXAMPLES[ty]}
+        for ty, name in zip(types, names, strict=False)
+        if ty in UPDATE_EXAMPLES
+    }
     return {
-        "operationId": op_id, "tags": [tag], "summary": summary,
+        "operationId": op_id,
+        "tags": [tag],
+        "summary": summary,
         "description": "UPDATE (PUT) attributes of the target: send only the attributes to "
-                       "change, under the resource's root name; null deletes an optional "
-                       "attribute. Read-only and create-only attributes are 4000; a "
-                       "contentInstance cannot be updated (4005). acpi must be changed alone.",
+        "change, under the resource's root name; null deletes an optional "
+        "attribute. Read-only and create-only attributes are 4000; a "
+        "contentInstance cannot be updated (4005). acpi must be changed alone.",
         "parameters": _common_headers() + [_ref("parameters", "RcnUpdate")],
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": _any_of([f"{name}UpdateRequest" for name in names]),
-            "examples": examples,
-        }}},
-        "responses": {**_success("update", [f"{name}Resource" for name in names]
-                                 + ["URI", "ResourceAndURI"],
-                                 "Updated. The body depends on rcn (9: modified attributes)."),
-                      **_errors()},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": _any_of([f"{name}UpdateRequest" for name in names]),
+                    "examples": examples,
+                }
+            },
+        },
+        "responses": {
+            **_success(
+                "update",
+                [f"{name}Resource" for name in names] + ["URI", "ResourceAndURI"],
+                "Updated. The body depends on rcn (9: modified attributes).",
+            ),
+            **_errors(),
+        },
     }
 
 
 def _delete(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
     return {
-        "operationId": op_id, "tags": [tag], "summary": summary,
+        "operationId": op_id,
+        "tags": [tag],
+        "summary": summary,
         "description": "DELETE the target and everything below it. The CSEBase cannot be "
-                       "deleted (4005).",
+        "deleted (4005).",
         "parameters": _common_headers() + [_ref("parameters", "RcnDelete")],
-        "responses": {**_success("delete", [f"{TYPE_NAMES[ty]}Resource" for ty in types],
-                                 "Deleted. No body unless rcn=1."), **_errors()},
+        "responses": {
+            **_success(
+                "delete",
+                [f"{TYPE_NAMES[ty]}Resource" for ty in types],
+                "Deleted. No body unless rcn=1.",
+            ),
+            **_errors(),
+        },
     }
 
 
@@ -411,8 +557,9 @@ def _any_target_operations(prefix: str, tag: str, label: str, path_param: str) -
     return {
         "parameters": param,
         "get": _retrieve(f"retrieve{prefix}", tag, f"Retrieve or discover {label}", every),
-        "post": _create(f"create{prefix}", tag, f"Create a child of {label}",
-                        _types_below(include_base=True)),
+        "post": _create(
+            f"create{prefix}", tag, f"Create a child of {label}", _types_below(include_base=True)
+        ),
         "put": _update(f"update{prefix}", tag, f"Update {label}", updatable),
         "delete": _delete(f"delete{prefix}", tag, f"Delete {label}", deletable),
     }
@@ -428,21 +575,36 @@ def _paths(settings: Settings) -> JSON:
     path_param = [_ref("parameters", "path")]
     paths: JSON = {
         base: {
-            "get": _retrieve("retrieveCSEBase", "CSEBase", "Retrieve the CSEBase, or discover "
-                                                           "in the whole tree",
-                             [ResourceType.CSEBASE]),
-            "post": _create("createUnderCSEBase", "CSEBase",
-                            "Register an AE, or create a container or policy at the root",
-                            cse_children),
-            "put": _update("updateCSEBase", "CSEBase", "Update the CSEBase (lbl, poa, acpi)",
-                           [ResourceType.CSEBASE]),
+            "get": _retrieve(
+                "retrieveCSEBase",
+                "CSEBase",
+                "Retrieve the CSEBase, or discover in the whole tree",
+                [ResourceType.CSEBASE],
+            ),
+            "post": _create(
+                "createUnderCSEBase",
+                "CSEBase",
+                "Register an AE, or create a container or policy at the root",
+                cse_children,
+            ),
+            "put": _update(
+                "updateCSEBase",
+                "CSEBase",
+                "Update the CSEBase (lbl, poa, acpi)",
+                [ResourceType.CSEBASE],
+            ),
         },
         f"{base}/{{path}}": {
             "parameters": path_param,
-            "get": _retrieve("retrieveByPath", "Structured", "Retrieve or discover a resource "
-                                                             "by its path", below),
-            "post": _create("createByPath", "Structured", "Create a child of a resource",
-                            _types_below(include_base=False)),
+            "get": _retrieve(
+                "retrieveByPath", "Structured", "Retrieve or discover a resource by its path", below
+            ),
+            "post": _create(
+                "createByPath",
+                "Structured",
+                "Create a child of a resource",
+                _types_below(include_base=False),
+            ),
             "put": _update("updateByPath", "Structured", "Update a resource", updatable_below),
             "delete": _delete("deleteByPath", "Structured", "Delete a resource", below),
         },
@@ -450,20 +612,30 @@ def _paths(settings: Settings) -> JSON:
     for virtual, word in (("la", "latest"), ("ol", "oldest")):
         paths[f"{base}/{{path}}/{virtual}"] = {
             "parameters": path_param,
-            "get": _retrieve(f"retrieve{word.title()}", "Latest and oldest",
-                             f"Retrieve the {word} content instance of a container", cin,
-                             discovery=False),
-            "delete": _delete(f"delete{word.title()}", "Latest and oldest",
-                              f"Delete the {word} content instance of a container", cin),
+            "get": _retrieve(
+                f"retrieve{word.title()}",
+                "Latest and oldest",
+                f"Retrieve the {word} content instance of a container",
+                cin,
+                discovery=False,
+            ),
+            "delete": _delete(
+                f"delete{word.title()}",
+                "Latest and oldest",
+                f"Delete the {word} content instance of a container",
+                cin,
+            ),
         }
-    paths["/{ri}"] = _any_target_operations("ByID", "Unstructured", "a resource by its ID",
-                                             "ri")
+    paths["/{ri}"] = _any_target_operations("ByID", "Unstructured", "a resource by its ID", "ri")
     paths[f"/~/{csi}/{{target}}"] = _any_target_operations(
-        "SPRelative", "SP-relative", f"a resource by SP-relative address /~/{csi}/...",
-        "target")
+        "SPRelative", "SP-relative", f"a resource by SP-relative address /~/{csi}/...", "target"
+    )
     paths[f"/_/{settings.sp_id}/{csi}/{{target}}"] = _any_target_operations(
-        "Absolute", "Absolute", f"a resource by absolute address /_/{settings.sp_id}/{csi}/...",
-        "target")
+        "Absolute",
+        "Absolute",
+        f"a resource by absolute address /_/{settings.sp_id}/{csi}/...",
+        "target",
+    )
     return paths
 
 
@@ -473,24 +645,34 @@ def _paths(settings: Settings) -> JSON:
 def _response_header_components() -> JSON:
     codes = sorted(int(rsc) for rsc in RSC)
     return {
-        "X-M2M-RSC": {"description": "**Response Status Code** (oneM2M), more precise than "
-                                     "the HTTP status.",
-                      "required": True, "schema": {"type": "integer", "enum": codes}},
-        "X-M2M-RI": {"description": "The request identifier of the request, echoed.",
-                     "required": True, "schema": {"type": "string"}},
-        "X-M2M-RVI": {"description": "The release version of the request, echoed.",
-                      "schema": {"type": "string"}},
-        "Content-Location": {"description": "Address of the created resource, e.g. "
-                                            "/cse-in/charger-0042/meter.",
-                             "required": True, "schema": {"type": "string"}},
+        "X-M2M-RSC": {
+            "description": "**Response Status Code** (oneM2M), more precise than the HTTP status.",
+            "required": True,
+            "schema": {"type": "integer", "enum": codes},
+        },
+        "X-M2M-RI": {
+            "description": "The request identifier of the request, echoed.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "X-M2M-RVI": {
+            "description": "The release version of the request, echoed.",
+            "schema": {"type": "string"},
+        },
+        "Content-Location": {
+            "description": "Address of the created resource, e.g. /cse-in/charger-0042/meter.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
     }
 
 
 def _description(settings: Settings) -> str:
     base = settings.cse_rn
     csi = settings.cse_id.strip("/")
-    types = ", ".join(f"{spec.root} ({LONG_TYPE_NAMES[ty]}, ty={ty})"
-                      for ty, spec in sorted(SPECS.items()))
+    types = ", ".join(
+        f"{spec.root} ({LONG_TYPE_NAMES[ty]}, ty={ty})" for ty, spec in sorted(SPECS.items())
+    )
     return f"""\
 citycse speaks the oneM2M HTTP binding (TS-0009). Everything is a **resource** in one tree
 under the CSEBase `/{base}`: {types}.
@@ -543,10 +725,8 @@ follows its container's policies. The admin originator has every right.
 
 TAGS = [
     {"name": "CSEBase", "description": "The root of the tree: register AEs here."},
-    {"name": "Structured", "description": "Resources by their path of names below the "
-                                          "CSEBase."},
-    {"name": "Latest and oldest", "description": "The la / ol virtual resources of a "
-                                                 "container."},
+    {"name": "Structured", "description": "Resources by their path of names below the CSEBase."},
+    {"name": "Latest and oldest", "description": "The la / ol virtual resources of a container."},
     {"name": "Unstructured", "description": "Resources by their resource ID (ri)."},
     {"name": "SP-relative", "description": "Addresses starting with /~/<CSE-ID>/."},
     {"name": "Absolute", "description": "Addresses starting with /_/<SP-ID>/<CSE-ID>/."},

@@ -14,57 +14,96 @@ from resources.registry import SPECS
 
 JSON = dict[str, Any]
 
-TIMESTAMP_PATTERN = (r"^(19|2[0-9])[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
-                     r"T([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]([.,][0-9]{1,6})?Z?$")
+TIMESTAMP_PATTERN = (
+    r"^(19|2[0-9])[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]([.,][0-9]{1,6})?Z?$"
+)
 """oneM2M timestamps (TS-0004 6.3.3): ISO 8601 basic format, UTC, e.g. 20250101T120000."""
 
 # Long names (TS-0004 8.2.3) and meaning of every short name used in the attribute tables.
 ATTRIBUTE_DOCS: dict[str, tuple[str, str]] = {
-    "ty": ("resourceType", "Resource type: 1 ACP, 2 AE, 3 container, 4 contentInstance, "
-                           "5 CSEBase."),
-    "ri": ("resourceID", "Identifier assigned by the CSE; addresses the resource unstructured "
-                         "as /{ri}."),
-    "rn": ("resourceName", "Name of the resource among its siblings; forms the structured "
-                           "path. Assigned by the CSE when absent. Set on create only."),
+    "ty": (
+        "resourceType",
+        "Resource type: 1 ACP, 2 AE, 3 container, 4 contentInstance, 5 CSEBase.",
+    ),
+    "ri": (
+        "resourceID",
+        "Identifier assigned by the CSE; addresses the resource unstructured as /{ri}.",
+    ),
+    "rn": (
+        "resourceName",
+        "Name of the resource among its siblings; forms the structured "
+        "path. Assigned by the CSE when absent. Set on create only.",
+    ),
     "pi": ("parentID", "Resource ID of the parent ('' for the CSEBase)."),
     "ct": ("creationTime", "When the resource was created (timestamp, UTC)."),
     "lt": ("lastModifiedTime", "When the resource was last changed (timestamp, UTC)."),
     "lbl": ("labels", "Free tokens for discovery (filter lbl=...), e.g. site:north."),
-    "et": ("expirationTime", "When the CSE deletes the resource (timestamp, UTC, in the future)."
-                             " Absent means it never expires."),
-    "acpi": ("accessControlPolicyIDs", "Resource IDs of the accessControlPolicies that govern "
-                                       "access. Empty: only the creator (and the admin "
-                                       "originator) has access. An update that changes acpi "
-                                       "must change nothing else."),
-    "cr": ("creator", "Originator that created the resource. Send null on create to have it "
-                      "recorded; the CSE fills in the originator."),
-    "st": ("stateTag", "Counter incremented on every change of the container or on every new "
-                       "instance in it; the instance copies its container's value."),
+    "et": (
+        "expirationTime",
+        "When the CSE deletes the resource (timestamp, UTC, in the future)."
+        " Absent means it never expires.",
+    ),
+    "acpi": (
+        "accessControlPolicyIDs",
+        "Resource IDs of the accessControlPolicies that govern "
+        "access. Empty: only the creator (and the admin "
+        "originator) has access. An update that changes acpi "
+        "must change nothing else.",
+    ),
+    "cr": (
+        "creator",
+        "Originator that created the resource. Send null on create to have it "
+        "recorded; the CSE fills in the originator.",
+    ),
+    "st": (
+        "stateTag",
+        "Counter incremented on every change of the container or on every new "
+        "instance in it; the instance copies its container's value.",
+    ),
     "apn": ("appName", "Human-readable name of the application."),
-    "api": ("App-ID", "Application identifier; must start with 'R' (registered) or 'N' "
-                      "(non-registered)."),
-    "aei": ("AE-ID", "The AE-ID assigned at registration; also the AE's resource ID and the "
-                     "originator the AE uses afterwards."),
+    "api": (
+        "App-ID",
+        "Application identifier; must start with 'R' (registered) or 'N' (non-registered).",
+    ),
+    "aei": (
+        "AE-ID",
+        "The AE-ID assigned at registration; also the AE's resource ID and the "
+        "originator the AE uses afterwards.",
+    ),
     "poa": ("pointOfAccess", "URIs where the entity can be reached, e.g. http://10.0.0.7:9000."),
     "or": ("ontologyRef", "URI of an ontology describing the data."),
     "nl": ("nodeLink", "Resource ID of the node resource the AE runs on."),
-    "rr": ("requestReachability", "Whether the entity can receive requests (true) or must "
-                                  "poll (false)."),
+    "rr": (
+        "requestReachability",
+        "Whether the entity can receive requests (true) or must poll (false).",
+    ),
     "csz": ("contentSerialization", "Serializations the entity accepts, e.g. application/json."),
-    "srv": ("supportedReleaseVersions", "oneM2M release versions the entity supports, e.g. "
-                                        "[\"3\"]; at least one."),
-    "mni": ("maxNrOfInstances", "Maximum number of content instances kept; the oldest go "
-                                "first. Lowering it evicts at once."),
-    "mbs": ("maxByteSize", "Maximum total size (bytes) of the instances kept; an instance "
-                           "larger than mbs is refused (5207)."),
+    "srv": (
+        "supportedReleaseVersions",
+        'oneM2M release versions the entity supports, e.g. ["3"]; at least one.',
+    ),
+    "mni": (
+        "maxNrOfInstances",
+        "Maximum number of content instances kept; the oldest go "
+        "first. Lowering it evicts at once.",
+    ),
+    "mbs": (
+        "maxByteSize",
+        "Maximum total size (bytes) of the instances kept; an instance "
+        "larger than mbs is refused (5207).",
+    ),
     "mia": ("maxInstanceAge", "Maximum age of an instance in seconds; older ones expire."),
     "cni": ("currentNrOfInstances", "Number of content instances the container holds."),
     "cbs": ("currentByteSize", "Total size in bytes of the instances the container holds."),
     "li": ("locationID", "Resource ID of a locationPolicy."),
     "disr": ("disableRetrieval", "Whether retrieving the instances is disabled."),
-    "cnf": ("contentInfo", "Media type and encoding of con: <type>/<subtype>[:<encoding>], "
-                           "encoding 0 plain, 1 base64 string, 2 base64 binary (con must "
-                           "then be valid base64), e.g. application/json:0."),
+    "cnf": (
+        "contentInfo",
+        "Media type and encoding of con: <type>/<subtype>[:<encoding>], "
+        "encoding 0 plain, 1 base64 string, 2 base64 binary (con must "
+        "then be valid base64), e.g. application/json:0.",
+    ),
     "cs": ("contentSize", "Size of con in bytes (UTF-8 of a string, else its JSON text)."),
     "con": ("content", "The data: a string or any JSON value (not null)."),
     "pv": ("privileges", "Access rules this policy grants on the resources that reference it."),
@@ -82,13 +121,15 @@ TYPE_DOCS: dict[tuple[str, str], str] = {
     ("m2m:cb", "csz"): "Serializations this CSE accepts.",
     ("m2m:cin", "lbl"): "Labels for discovery; fixed at creation.",
     ("m2m:cin", "et"): "When the CSE deletes the instance; fixed at creation. The container's "
-                       "mia may make it expire earlier.",
+    "mia may make it expire earlier.",
     ("m2m:cin", "st"): "The container's stateTag at the creation of this instance.",
     ("m2m:acp", "ri"): "Resource ID; this is the value to list in other resources' acpi.",
 }
 
-OPERATION_BITS = ("1 CREATE, 2 RETRIEVE, 4 UPDATE, 8 DELETE, 16 NOTIFY, 32 DISCOVERY "
-                  f"(sum them; {ALL_PERMISSIONS} = all)")
+OPERATION_BITS = (
+    "1 CREATE, 2 RETRIEVE, 4 UPDATE, 8 DELETE, 16 NOTIFY, 32 DISCOVERY "
+    f"(sum them; {ALL_PERMISSIONS} = all)"
+)
 
 ACCESS_CONTROL_RULE: JSON = {
     "type": "object",
@@ -97,26 +138,31 @@ ACCESS_CONTROL_RULE: JSON = {
     "additionalProperties": False,
     "properties": {
         "acor": {
-            "type": "array", "minItems": 1, "items": {"type": "string"},
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string"},
             "description": "accessControlOriginators: originators (AE-IDs such as "
-                           "Ccharger-0042, CSE-IDs) or 'all' for everyone.",
+            "Ccharger-0042, CSE-IDs) or 'all' for everyone.",
         },
         "acop": {
-            "type": "integer", "minimum": 0, "maximum": ALL_PERMISSIONS,
+            "type": "integer",
+            "minimum": 0,
+            "maximum": ALL_PERMISSIONS,
             "description": f"accessControlOperations bit mask: {OPERATION_BITS}.",
         },
         "acco": {
             "type": "array",
             "description": "accessControlContexts: the rule applies only inside these time "
-                           "windows.",
+            "windows.",
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
                     "actw": {
-                        "type": "array", "items": {"type": "string"},
+                        "type": "array",
+                        "items": {"type": "string"},
                         "description": "accessControlWindow: cron-like 'second minute hour "
-                                       "day month weekday', e.g. '* * 8-17 * * 1-5'.",
+                        "day month weekday', e.g. '* * 8-17 * * 1-5'.",
                     },
                 },
             },
@@ -127,15 +173,19 @@ ACCESS_CONTROL_RULE: JSON = {
 PRIVILEGES: JSON = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"acr": {"type": "array", "items": ACCESS_CONTROL_RULE,
-                           "description": "accessControlRules."}},
+    "properties": {
+        "acr": {"type": "array", "items": ACCESS_CONTROL_RULE, "description": "accessControlRules."}
+    },
     "examples": [{"acr": [{"acor": ["CAdmin", "Cevcs"], "acop": ALL_PERMISSIONS}]}],
 }
 
 # Constraints the resource modules check in code, on top of the table's value kinds.
 REFINEMENTS: dict[tuple[str | None, str], JSON] = {
-    (None, "rn"): {"minLength": 1, "pattern": "^[^/]+$",
-                   "not": {"enum": sorted(RESERVED_NAMES | {".", ".."})}},
+    (None, "rn"): {
+        "minLength": 1,
+        "pattern": "^[^/]+$",
+        "not": {"enum": sorted(RESERVED_NAMES | {".", ".."})},
+    },
     ("m2m:ae", "api"): {"minLength": 1, "pattern": "^[RN]"},
     ("m2m:ae", "srv"): {"minItems": 1},
     ("m2m:cin", "cnf"): {"pattern": r"^[^/:][^:]*/[^:]*[^/:](:[012](:.*)?)?$"},
@@ -177,18 +227,33 @@ LONG_TYPE_NAMES: dict[int, str] = {
 
 # Request bodies a developer can send as they are (the test creates each of them).
 CREATE_EXAMPLES: dict[int, JSON] = {
-    ResourceType.AE: {"m2m:ae": {"rn": "charger-0042", "api": "Nev-charger", "rr": False,
-                                 "srv": ["3"], "lbl": ["site:north", "vendor:acme"]}},
-    ResourceType.CNT: {"m2m:cnt": {"rn": "meter", "mni": 1000, "mbs": 1048576,
-                                   "lbl": ["kind:meter"]}},
-    ResourceType.CIN: {"m2m:cin": {"cnf": "application/json:0",
-                                   "con": {"connector": 1, "Wh": 123456}}},
-    ResourceType.ACP: {"m2m:acp": {
-        "rn": "acp-charger",
-        "pv": {"acr": [{"acor": ["Ccharger-0042", "Cevcs"], "acop": 63},
-                       {"acor": ["all"], "acop": 34}]},
-        "pvs": {"acr": [{"acor": ["CAdmin"], "acop": 63}]},
-    }},
+    ResourceType.AE: {
+        "m2m:ae": {
+            "rn": "charger-0042",
+            "api": "Nev-charger",
+            "rr": False,
+            "srv": ["3"],
+            "lbl": ["site:north", "vendor:acme"],
+        }
+    },
+    ResourceType.CNT: {
+        "m2m:cnt": {"rn": "meter", "mni": 1000, "mbs": 1048576, "lbl": ["kind:meter"]}
+    },
+    ResourceType.CIN: {
+        "m2m:cin": {"cnf": "application/json:0", "con": {"connector": 1, "Wh": 123456}}
+    },
+    ResourceType.ACP: {
+        "m2m:acp": {
+            "rn": "acp-charger",
+            "pv": {
+                "acr": [
+                    {"acor": ["Ccharger-0042", "Cevcs"], "acop": 63},
+                    {"acor": ["all"], "acop": 34},
+                ]
+            },
+            "pvs": {"acr": [{"acor": ["CAdmin"], "acop": 63}]},
+        }
+    },
 }
 UPDATE_EXAMPLES: dict[int, JSON] = {
     ResourceType.CSEBASE: {"m2m:cb": {"lbl": ["city:north"]}},
@@ -198,33 +263,70 @@ UPDATE_EXAMPLES: dict[int, JSON] = {
 }
 REPRESENTATION_EXAMPLES: dict[int, JSON] = {
     ResourceType.CSEBASE: {
-        "ty": 5, "ri": "id-in", "rn": "cse-in", "pi": "", "ct": "20250101T120000,000000",
-        "lt": "20250101T120000,000000", "acpi": ["acpCSEBaseAccess"], "cst": 1,
-        "csi": "/id-in", "srt": [1, 2, 3, 4, 5], "poa": ["http://127.0.0.1:8080"],
-        "srv": ["2a", "3", "4", "5"], "rr": True, "csz": ["application/json"],
+        "ty": 5,
+        "ri": "id-in",
+        "rn": "cse-in",
+        "pi": "",
+        "ct": "20250101T120000,000000",
+        "lt": "20250101T120000,000000",
+        "acpi": ["acpCSEBaseAccess"],
+        "cst": 1,
+        "csi": "/id-in",
+        "srt": [1, 2, 3, 4, 5],
+        "poa": ["http://127.0.0.1:8080"],
+        "srv": ["2a", "3", "4", "5"],
+        "rr": True,
+        "csz": ["application/json"],
     },
     ResourceType.AE: {
-        "ty": 2, "ri": "Ccharger-0042", "rn": "charger-0042", "pi": "id-in",
-        "ct": "20250101T120000,000000", "lt": "20250101T120000,000000",
-        "lbl": ["site:north", "vendor:acme"], "api": "Nev-charger", "rr": False,
-        "srv": ["3"], "aei": "Ccharger-0042",
+        "ty": 2,
+        "ri": "Ccharger-0042",
+        "rn": "charger-0042",
+        "pi": "id-in",
+        "ct": "20250101T120000,000000",
+        "lt": "20250101T120000,000000",
+        "lbl": ["site:north", "vendor:acme"],
+        "api": "Nev-charger",
+        "rr": False,
+        "srv": ["3"],
+        "aei": "Ccharger-0042",
     },
     ResourceType.CNT: {
-        "ty": 3, "ri": "cnt8f14e45fceea167a", "rn": "meter", "pi": "Ccharger-0042",
-        "ct": "20250101T120000,000000", "lt": "20250101T120000,000000",
-        "lbl": ["kind:meter"], "mni": 1000, "mbs": 1048576, "st": 1, "cni": 1, "cbs": 27,
+        "ty": 3,
+        "ri": "cnt8f14e45fceea167a",
+        "rn": "meter",
+        "pi": "Ccharger-0042",
+        "ct": "20250101T120000,000000",
+        "lt": "20250101T120000,000000",
+        "lbl": ["kind:meter"],
+        "mni": 1000,
+        "mbs": 1048576,
+        "st": 1,
+        "cni": 1,
+        "cbs": 27,
     },
     ResourceType.CIN: {
-        "ty": 4, "ri": "cin1679091c5a880fa", "rn": "cin1679091c5a880fa",
-        "pi": "cnt8f14e45fceea167a", "ct": "20250101T120500,000000",
-        "lt": "20250101T120500,000000", "cnf": "application/json:0",
-        "con": {"connector": 1, "Wh": 123456}, "st": 1, "cs": 27,
+        "ty": 4,
+        "ri": "cin1679091c5a880fa",
+        "rn": "cin1679091c5a880fa",
+        "pi": "cnt8f14e45fceea167a",
+        "ct": "20250101T120500,000000",
+        "lt": "20250101T120500,000000",
+        "cnf": "application/json:0",
+        "con": {"connector": 1, "Wh": 123456},
+        "st": 1,
+        "cs": 27,
     },
     ResourceType.ACP: {
-        "ty": 1, "ri": "acpc9f0f895fb98ab91", "rn": "acp-charger", "pi": "Ccharger-0042",
-        "ct": "20250101T120000,000000", "lt": "20250101T120000,000000",
-        "pv": {"acr": [{"acor": ["Ccharger-0042", "Cevcs"], "acop": 63},
-                       {"acor": ["all"], "acop": 34}]},
+        "ty": 1,
+        "ri": "acpc9f0f895fb98ab91",
+        "rn": "acp-charger",
+        "pi": "Ccharger-0042",
+        "ct": "20250101T120000,000000",
+        "lt": "20250101T120000,000000",
+        "pv": {
+            "acr": [{"acor": ["Ccharger-0042", "Cevcs"], "acop": 63}, {"acor": ["all"], "acop": 34}]
+        },
         "pvs": {"acr": [{"acor": ["CAdmin"], "acop": 63}]},
     },
 }
@@ -237,8 +339,11 @@ def attribute_doc(root: str, name: str) -> tuple[str, str]:
 
 
 def _rule_text(attribute: Attribute, updatable: bool) -> str:
-    words = {Rule.MANDATORY: "mandatory", Rule.OPTIONAL: "optional",
-             Rule.NOT_PERMITTED: "not permitted"}
+    words = {
+        Rule.MANDATORY: "mandatory",
+        Rule.OPTIONAL: "optional",
+        Rule.NOT_PERMITTED: "not permitted",
+    }
     update = words[attribute.update] if updatable else "not permitted (type is immutable)"
     return f"Create: {words[attribute.create]}; update: {update}."
 
@@ -287,17 +392,18 @@ def representation_schema(ty: int) -> JSON:
         properties[name] = schema
     if spec.child_types:
         properties["ch"] = {
-            "type": "array", "items": {"$ref": "#/components/schemas/ChildReference"},
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/ChildReference"},
             "description": "**childResource** references, with rcn=5 (retrieve).",
         }
     return {
         "type": "object",
         "title": f"{spec.root} ({LONG_TYPE_NAMES[ty]})",
         "description": f"A {LONG_TYPE_NAMES[ty]} (ty={ty}) as the CSE returns it: ty, ri, "
-                       "rn, pi, ct and lt always, other attributes when set, unless atrl "
-                       "(partial retrieve) or rcn=9 (modified attributes) narrows the set. "
-                       "With rcn=4 or 8 its children appear under their root names "
-                       "(e.g. \"m2m:cnt\": [...]).",
+        "rn, pi, ct and lt always, other attributes when set, unless atrl "
+        "(partial retrieve) or rcn=9 (modified attributes) narrows the set. "
+        "With rcn=4 or 8 its children appear under their root names "
+        '(e.g. "m2m:cnt": [...]).',
         "properties": properties,
         "examples": [REPRESENTATION_EXAMPLES[ty]],
     }
@@ -336,8 +442,12 @@ def update_schema(ty: int) -> JSON:
             schema = _nullable(schema)
         schema["description"] = _describe(spec.root, attribute, spec.updatable)
         properties[name] = schema
-    return {"type": "object", "additionalProperties": False, "minProperties": 1,
-            "properties": properties}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": properties,
+    }
 
 
 def wrapped(root: str, ref: str, description: str, example: JSON | None = None) -> JSON:
@@ -362,22 +472,27 @@ def component_schemas() -> JSON:
         name = TYPE_NAMES[ty]
         schemas[name] = representation_schema(ty)
         schemas[f"{name}Resource"] = wrapped(
-            spec.root, name, f"Response body carrying a {LONG_TYPE_NAMES[ty]}.",
+            spec.root,
+            name,
+            f"Response body carrying a {LONG_TYPE_NAMES[ty]}.",
             {spec.root: REPRESENTATION_EXAMPLES[ty]},
         )
         if ty != ResourceType.CSEBASE:
             schemas[f"{name}Create"] = create_schema(ty)
             schemas[f"{name}CreateRequest"] = wrapped(
-                spec.root, f"{name}Create",
-                f"CREATE body of a {LONG_TYPE_NAMES[ty]} (Content-Type "
-                f"application/json;ty={ty}).", CREATE_EXAMPLES.get(ty),
+                spec.root,
+                f"{name}Create",
+                f"CREATE body of a {LONG_TYPE_NAMES[ty]} (Content-Type application/json;ty={ty}).",
+                CREATE_EXAMPLES.get(ty),
             )
         if spec.updatable:
             schemas[f"{name}Update"] = update_schema(ty)
             schemas[f"{name}UpdateRequest"] = wrapped(
-                spec.root, f"{name}Update",
+                spec.root,
+                f"{name}Update",
                 f"UPDATE body of a {LONG_TYPE_NAMES[ty]}: only the attributes to change; "
-                "null deletes an optional attribute.", UPDATE_EXAMPLES.get(ty),
+                "null deletes an optional attribute.",
+                UPDATE_EXAMPLES.get(ty),
             )
     schemas.update(CONTENT_SCHEMAS)
     return schemas
@@ -400,13 +515,12 @@ CONTENT_SCHEMAS: JSON = {
         "type": "object",
         "title": "m2m:uril",
         "description": "**URIList**: the result of a discovery (fu=1): structured addresses "
-                       "(drt=1) or resource IDs (drt=2) of the matching resources the "
-                       "originator may discover.",
+        "(drt=1) or resource IDs (drt=2) of the matching resources the "
+        "originator may discover.",
         "required": ["m2m:uril"],
         "additionalProperties": False,
         "properties": {"m2m:uril": {"type": "array", "items": {"type": "string"}}},
-        "examples": [{"m2m:uril": ["cse-in/charger-0042/meter",
-                                   "cse-in/charger-0042/status"]}],
+        "examples": [{"m2m:uril": ["cse-in/charger-0042/meter", "cse-in/charger-0042/status"]}],
     },
     "ResourceRefList": {
         "type": "object",
@@ -414,15 +528,21 @@ CONTENT_SCHEMAS: JSON = {
         "description": "**resourceRefList**: references of the child resources (rcn=6).",
         "required": ["m2m:rrl"],
         "additionalProperties": False,
-        "properties": {"m2m:rrl": {
-            "type": "object",
-            "properties": {"rrf": {
-                "type": "array", "description": "**resourceRef** entries.",
-                "items": {"$ref": "#/components/schemas/ChildReference"},
-            }},
-        }},
-        "examples": [{"m2m:rrl": {"rrf": [{"nm": "meter", "typ": 3,
-                                           "val": "cse-in/charger-0042/meter"}]}}],
+        "properties": {
+            "m2m:rrl": {
+                "type": "object",
+                "properties": {
+                    "rrf": {
+                        "type": "array",
+                        "description": "**resourceRef** entries.",
+                        "items": {"$ref": "#/components/schemas/ChildReference"},
+                    }
+                },
+            }
+        },
+        "examples": [
+            {"m2m:rrl": {"rrf": [{"nm": "meter", "typ": 3, "val": "cse-in/charger-0042/meter"}]}}
+        ],
     },
     "URI": {
         "type": "object",
@@ -437,21 +557,30 @@ CONTENT_SCHEMAS: JSON = {
         "type": "object",
         "title": "m2m:rce",
         "description": "**resource** and its **uri** (rcn=3): one member named by the root "
-                       "(e.g. m2m:cnt) and `uri`, the structured address.",
+        "(e.g. m2m:cnt) and `uri`, the structured address.",
         "required": ["m2m:rce"],
         "additionalProperties": False,
-        "properties": {"m2m:rce": {
-            "type": "object", "required": ["uri"],
-            "properties": {"uri": {"type": "string"}},
-        }},
-        "examples": [{"m2m:rce": {"m2m:cnt": REPRESENTATION_EXAMPLES[ResourceType.CNT],
-                                  "uri": "cse-in/charger-0042/meter"}}],
+        "properties": {
+            "m2m:rce": {
+                "type": "object",
+                "required": ["uri"],
+                "properties": {"uri": {"type": "string"}},
+            }
+        },
+        "examples": [
+            {
+                "m2m:rce": {
+                    "m2m:cnt": REPRESENTATION_EXAMPLES[ResourceType.CNT],
+                    "uri": "cse-in/charger-0042/meter",
+                }
+            }
+        ],
     },
     "Debug": {
         "type": "object",
         "title": "m2m:dbg",
         "description": "**debugInfo**: why the request failed, in plain words. Every error "
-                       "response carries one; the oneM2M status code is in X-M2M-RSC.",
+        "response carries one; the oneM2M status code is in X-M2M-RSC.",
         "required": ["m2m:dbg"],
         "additionalProperties": False,
         "properties": {"m2m:dbg": {"type": "string"}},

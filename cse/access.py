@@ -43,7 +43,9 @@ def parse_time_window(window: str) -> tuple[frozenset[int], ...]:
     if len(fields) != 6:
         raise BadRequest(f"time window {window!r} needs six fields: sec min hour day month wday")
     try:
-        return tuple(_parse_field(f, lo, hi) for f, (lo, hi) in zip(fields, _FIELD_RANGES))
+        return tuple(
+            _parse_field(f, lo, hi) for f, (lo, hi) in zip(fields, _FIELD_RANGES, strict=True)
+        )
     except ValueError as exc:
         raise BadRequest(f"invalid time window {window!r}") from exc
 
@@ -52,8 +54,11 @@ def window_matches(window: str, moment: datetime) -> bool:
     sec, minute, hour, day, month, weekday = parse_time_window(window)
     # cron counts Sunday as 0; Python's weekday() counts Monday as 0.
     return (
-        moment.second in sec and moment.minute in minute and moment.hour in hour
-        and moment.day in day and moment.month in month
+        moment.second in sec
+        and moment.minute in minute
+        and moment.hour in hour
+        and moment.day in day
+        and moment.month in month
         and (moment.weekday() + 1) % 7 in weekday
     )
 
@@ -77,18 +82,27 @@ def _contexts_allow(contexts: list[dict[str, Any]], moment: datetime) -> bool:
     return False
 
 
-def rules_grant(rules: Iterable[dict[str, Any]], originator: str, permission: int,
-                moment: datetime) -> bool:
+def rules_grant(
+    rules: Iterable[dict[str, Any]], originator: str, permission: int, moment: datetime
+) -> bool:
     for rule in rules:
-        if (rule.get("acop", 0) & permission
-                and _originator_matches(rule.get("acor", []), originator)
-                and _contexts_allow(rule.get("acco", []), moment)):
+        if (
+            rule.get("acop", 0) & permission
+            and _originator_matches(rule.get("acor", []), originator)
+            and _contexts_allow(rule.get("acco", []), moment)
+        ):
             return True
     return False
 
 
-def is_allowed(originator: str, governing: Resource, permission: int, policies: dict[str, Resource],
-               self_governed: bool, moment: datetime | None = None) -> bool:
+def is_allowed(
+    originator: str,
+    governing: Resource,
+    permission: int,
+    policies: dict[str, Resource],
+    self_governed: bool,
+    moment: datetime | None = None,
+) -> bool:
     """Whether `originator` holds `permission` on a resource governed by `governing`.
 
     A self-governed resource (an ACP) is decided by its `pvs`; otherwise the union of the
@@ -141,15 +155,25 @@ class AccessControl:
             found.update(loaded)
         return found
 
-    async def allowed(self, originator: str, governing: Resource, permission: Permission,
-                      self_governed: bool = False) -> bool:
+    async def allowed(
+        self,
+        originator: str,
+        governing: Resource,
+        permission: Permission,
+        self_governed: bool = False,
+    ) -> bool:
         if self.is_admin(originator):
             return True
         policies = {} if self_governed else await self.policies(governing.acpi)
         return is_allowed(originator, governing, permission, policies, self_governed)
 
-    async def require(self, originator: str, governing: Resource, permission: Permission,
-                      self_governed: bool = False) -> None:
+    async def require(
+        self,
+        originator: str,
+        governing: Resource,
+        permission: Permission,
+        self_governed: bool = False,
+    ) -> None:
         if not await self.allowed(originator, governing, permission, self_governed):
             raise NoPrivilege(
                 f"originator {originator} has no {permission.name} privilege on {governing.srn}"

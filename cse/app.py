@@ -32,8 +32,9 @@ class CSERuntime:
             settings.admin_originator, self._load_policies, settings.acp_cache_seconds
         )
         self.dispatcher = Dispatcher(settings, self.storage, self.access)
-        self.sweeper = ExpirySweeper(self.storage, settings.expiry_sweep_seconds,
-                                     on_removed=self.access.forget)
+        self.sweeper = ExpirySweeper(
+            self.storage, settings.expiry_sweep_seconds, on_removed=self.access.forget
+        )
 
     async def _load_policies(self, ris: list[str]):  # noqa: ANN202
         return await self.storage.read(repository.get_many, ris)
@@ -42,8 +43,12 @@ class CSERuntime:
         await asyncio.to_thread(migrate.upgrade, self.settings.db)
         await self.storage.write(ensure_cse_base, self.settings)
         self.sweeper.start()
-        log.info("event=started cse_id=%s cse_rn=%s db=%s", self.settings.cse_id,
-                 self.settings.cse_rn, self.storage.url.split("://", 1)[0])
+        log.info(
+            "event=started cse_id=%s cse_rn=%s db=%s",
+            self.settings.cse_id,
+            self.settings.cse_rn,
+            self.storage.url.split("://", 1)[0],
+        )
 
     async def stop(self) -> None:
         await self.sweeper.stop()

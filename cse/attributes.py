@@ -20,7 +20,7 @@ class Rule(Enum):
     NOT_PERMITTED = "NP"
 
 
-M, O, NP = Rule.MANDATORY, Rule.OPTIONAL, Rule.NOT_PERMITTED
+M, O, NP = Rule.MANDATORY, Rule.OPTIONAL, Rule.NOT_PERMITTED  # noqa: E741 (TS-0004 notation)
 
 
 def _is_int(value: Any) -> bool:

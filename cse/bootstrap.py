@@ -17,9 +17,14 @@ BASE_POLICY_RN = "acpCSEBaseAccess"
 def _base_policy(settings: Settings, moment: float) -> Resource:
     readable = Permission.RETRIEVE | Permission.DISCOVERY
     return Resource(
-        ri=BASE_POLICY_RN, ty=ResourceType.ACP, rn=BASE_POLICY_RN, pi=settings.cse_id,
-        srn=f"{settings.cse_rn}/{BASE_POLICY_RN}", owner=settings.admin_originator,
-        ct=moment, lt=moment,
+        ri=BASE_POLICY_RN,
+        ty=ResourceType.ACP,
+        rn=BASE_POLICY_RN,
+        pi=settings.cse_id,
+        srn=f"{settings.cse_rn}/{BASE_POLICY_RN}",
+        owner=settings.admin_originator,
+        ct=moment,
+        lt=moment,
         attrs={
             "pv": {"acr": [{"acor": ["all"], "acop": int(readable)}]},
             "pvs": {"acr": [{"acor": [settings.admin_originator], "acop": 63}]},
@@ -29,8 +34,14 @@ def _base_policy(settings: Settings, moment: float) -> Resource:
 
 def _cse_base(settings: Settings, moment: float) -> Resource:
     return Resource(
-        ri=settings.cse_id, ty=ResourceType.CSEBASE, rn=settings.cse_rn, pi=None,
-        srn=settings.cse_rn, owner=settings.admin_originator, ct=moment, lt=moment,
+        ri=settings.cse_id,
+        ty=ResourceType.CSEBASE,
+        rn=settings.cse_rn,
+        pi=None,
+        srn=settings.cse_rn,
+        owner=settings.admin_originator,
+        ct=moment,
+        lt=moment,
         acpi=[BASE_POLICY_RN],
         attrs={
             "cst": CSE_TYPE_IN,
@@ -53,6 +64,7 @@ def ensure_cse_base(conn: Connection, settings: Settings) -> None:
         repository.insert_resource(conn, _base_policy(settings, moment))
         return
     fresh = _cse_base(settings, moment)
-    if existing.attrs.get("poa") != fresh.attrs["poa"] or existing.attrs.get("srt") != fresh.attrs["srt"]:
-        existing.attrs.update(poa=fresh.attrs["poa"], srt=fresh.attrs["srt"])
+    refreshed = {name: fresh.attrs[name] for name in ("poa", "srt")}
+    if any(existing.attrs.get(name) != value for name, value in refreshed.items()):
+        existing.attrs.update(refreshed)
         repository.save_resource(conn, existing, labels_changed=False)

@@ -28,8 +28,12 @@ def _env_name(option: str) -> str:
 def _add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
     for option, kind, help_text, default in SERVE_OPTIONS:
         if names is None or option in names:
-            parser.add_argument(option, type=kind, default=None,
-                                help=f"{help_text} (env {_env_name(option)}; default {default})")
+            parser.add_argument(
+                option,
+                type=kind,
+                default=None,
+                help=f"{help_text} (env {_env_name(option)}; default {default})",
+            )
 
 
 def _export(args: argparse.Namespace) -> Settings:

@@ -28,8 +28,14 @@ LIST_FILTERS = ("ty", "lbl", "cty")
 STRUCTURAL = frozenset({"fu", "fo", "lim", "ofst", "lvl"})
 FILTER_NAMES = frozenset(TIME_FILTERS + INT_FILTERS + LIST_FILTERS)
 COLUMN_ATTRIBUTES = {
-    "ri": R.ri, "rn": R.rn, "pi": R.pi, "ty": R.ty, "st": R.st,
-    "cni": R.cni, "cbs": R.cbs, "cs": R.cs,
+    "ri": R.ri,
+    "rn": R.rn,
+    "pi": R.pi,
+    "ty": R.ty,
+    "st": R.st,
+    "cni": R.cni,
+    "cbs": R.cbs,
+    "cs": R.cs,
 }
 MAX_INT = 2**63 - 1
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,31}$")
@@ -61,7 +67,9 @@ def _one_int(name: str, raw: Any) -> int:
     return number
 
 
-def parse_filter_criteria(params: Mapping[str, Any], known_attributes: Iterable[str]) -> FilterCriteria:
+def parse_filter_criteria(
+    params: Mapping[str, Any], known_attributes: Iterable[str]
+) -> FilterCriteria:
     """Build FilterCriteria from query parameters or a primitive's `fc` object."""
     fc = FilterCriteria()
     known = frozenset(known_attributes)
@@ -111,10 +119,12 @@ def _json_text(dialect: str, name: str):  # noqa: ANN202
 def _json_has(dialect: str, name: str, value: Any):  # noqa: ANN202
     """The attribute equals `value`, or is a list containing it."""
     if dialect == "postgresql":
-        return or_(*(
-            cast(R.doc, JSONB)[name].contains(cast(literal(orjson.dumps(c).decode()), JSONB))
-            for c in _typed(value)
-        ))
+        return or_(
+            *(
+                cast(R.doc, JSONB)[name].contains(cast(literal(orjson.dumps(c).decode()), JSONB))
+                for c in _typed(value)
+            )
+        )
     each = func.json_each(R.doc, f"$.{name}").table_valued("value")
     values = [int(c) if isinstance(c, bool) else c for c in _typed(value)]
     return exists(select(literal(1)).select_from(each).where(each.c.value.in_(values)))
@@ -125,8 +135,12 @@ def _attribute_condition(dialect: str, name: str, values: list[Any]):  # noqa: A
         raise BadRequest(f"invalid attribute name {name!r}")
     column = COLUMN_ATTRIBUTES.get(name)
     if column is not None:
-        alternatives = [column == c for v in values for c in _typed(v)
-                        if not isinstance(c, str) or isinstance(column.type, String)]
+        alternatives = [
+            column == c
+            for v in values
+            for c in _typed(v)
+            if not isinstance(c, str) or isinstance(column.type, String)
+        ]
         return or_(*alternatives) if alternatives else false()
     return or_(*(_json_has(dialect, name, value) for value in values))
 
@@ -139,9 +153,16 @@ def conditions(fc: FilterCriteria, dialect: str) -> list:
     if fc.lbl:
         out.append(R.ri.in_(select(labels.c.ri).where(labels.c.lbl.in_(fc.lbl))))
     for name, column, op in (
-        ("cra", R.ct, "gt"), ("crb", R.ct, "lt"), ("ms", R.lt, "gt"), ("us", R.lt, "lt"),
-        ("exa", R.et, "gt"), ("exb", R.et, "lt"), ("sts", R.st, "lt"), ("stb", R.st, "gt"),
-        ("sza", R.cs, "ge"), ("szb", R.cs, "lt"),
+        ("cra", R.ct, "gt"),
+        ("crb", R.ct, "lt"),
+        ("ms", R.lt, "gt"),
+        ("us", R.lt, "lt"),
+        ("exa", R.et, "gt"),
+        ("exb", R.et, "lt"),
+        ("sts", R.st, "lt"),
+        ("stb", R.st, "gt"),
+        ("sza", R.cs, "ge"),
+        ("szb", R.cs, "lt"),
     ):
         value = getattr(fc, name)
         if value is not None:

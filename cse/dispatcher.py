@@ -98,12 +98,14 @@ class Dispatcher:
             return Response.error(error.rsc, request.rqi, error.message, request.rvi)
         except SQLAlchemyError:
             log.exception("event=storage_error rqi=%s to=%s", request.rqi, request.to)
-            return Response.error(RSC.INTERNAL_SERVER_ERROR, request.rqi,
-                                  "storage error", request.rvi)
+            return Response.error(
+                RSC.INTERNAL_SERVER_ERROR, request.rqi, "storage error", request.rvi
+            )
         except Exception:
             log.exception("event=internal_error rqi=%s to=%s", request.rqi, request.to)
-            return Response.error(RSC.INTERNAL_SERVER_ERROR, request.rqi,
-                                  "internal error", request.rvi)
+            return Response.error(
+                RSC.INTERNAL_SERVER_ERROR, request.rqi, "internal error", request.rvi
+            )
 
     def _check_request(self, request: Request) -> None:
         if request.rvi is None:
@@ -138,7 +140,7 @@ class Dispatcher:
         if len(fr) > MAX_NAME or not fr.isprintable():
             raise BadRequest(f"the originator must be 1 to {MAX_NAME} printable characters")
         prefix = self.settings.csi + "/"
-        return fr[len(prefix):] if fr.startswith(prefix) else fr
+        return fr[len(prefix) :] if fr.startswith(prefix) else fr
 
     def target(self, request: Request) -> Target:
         s = self.settings
@@ -149,8 +151,13 @@ class Dispatcher:
         resource, parent = await self.storage.read(_resolve, target, now())
         return target, resource, parent
 
-    async def require(self, originator: str, resource: Resource, governing_parent: Resource | None,
-                      permission: Permission) -> None:
+    async def require(
+        self,
+        originator: str,
+        resource: Resource,
+        governing_parent: Resource | None,
+        permission: Permission,
+    ) -> None:
         spec = spec_for(resource.ty)
         governing = governing_parent if governing_parent is not None else resource
         await self.access.require(originator, governing, permission, spec.self_governed)
@@ -161,8 +168,9 @@ class Dispatcher:
             raise BadRequest(f"the content must be one object named {spec.root}")
         root, content = next(iter(pc.items()))
         if root != spec.root:
-            raise BadRequest(f"the content root {root!r} does not match the resource type "
-                             f"({spec.root})")
+            raise BadRequest(
+                f"the content root {root!r} does not match the resource type ({spec.root})"
+            )
         if not isinstance(content, dict):
             raise BadRequest(f"{spec.root} must be a JSON object")
         return content
@@ -211,12 +219,16 @@ class Dispatcher:
         await self.storage.write(spec.create_in_transaction, ctx)
         log.debug("event=created ri=%s ty=%s srn=%s", resource.ri, resource.ty, resource.srn)
         return Response(
-            rsc=RSC.CREATED, rqi=request.rqi, rvi=request.rvi,
-            pc=self._write_result(rcn, resource), content_location="/" + resource.srn,
+            rsc=RSC.CREATED,
+            rqi=request.rqi,
+            rvi=request.rvi,
+            pc=self._write_result(rcn, resource),
+            content_location="/" + resource.srn,
         )
 
-    def _new_resource(self, spec: ResourceSpec, parent: Resource, content: dict[str, Any],
-                      originator: str) -> Resource:
+    def _new_resource(
+        self, spec: ResourceSpec, parent: Resource, content: dict[str, Any], originator: str
+    ) -> Resource:
         moment = now()
         attrs = {k: v for k, v in content.items() if v is not None or k == "cr"}
         et = attrs.pop("et", None)
@@ -224,9 +236,19 @@ class Dispatcher:
         if expires is not None and expires <= moment:
             raise BadRequest("expirationTime (et) is in the past")
         resource = Resource(
-            ri=spec.new_ri(), ty=spec.ty, rn="", pi=parent.ri, srn="", owner=originator,
-            ct=moment, lt=moment, et=expires, expires=expires,
-            lbl=attrs.pop("lbl", None) or [], acpi=attrs.pop("acpi", None) or [], attrs=attrs,
+            ri=spec.new_ri(),
+            ty=spec.ty,
+            rn="",
+            pi=parent.ri,
+            srn="",
+            owner=originator,
+            ct=moment,
+            lt=moment,
+            et=expires,
+            expires=expires,
+            lbl=attrs.pop("lbl", None) or [],
+            acpi=attrs.pop("acpi", None) or [],
+            attrs=attrs,
         )
         if "cr" in attrs:
             attrs["cr"] = originator
@@ -234,8 +256,9 @@ class Dispatcher:
         resource.srn = f"{parent.srn}/{resource.rn}"
         return resource
 
-    def _write_result(self, rcn: int, resource: Resource,
-                      modified: dict[str, Any] | None = None) -> Any:
+    def _write_result(
+        self, rcn: int, resource: Resource, modified: dict[str, Any] | None = None
+    ) -> Any:
         if rcn == ResultContent.NOTHING:
             return None
         if rcn == ResultContent.HIERARCHICAL_ADDRESS:
@@ -257,14 +280,20 @@ class Dispatcher:
             return await self.discover(request, originator, resource, fc)
         rcn = self._rcn(request, RETRIEVE_RCN, ResultContent.ATTRIBUTES)
         await self.require(originator, resource, parent, Permission.RETRIEVE)
-        if fc is not None and fc.has_conditions and rcn not in CHILD_RCN:
-            if not await self.storage.read(matches, resource, fc):
-                raise NotFound(f"{target.key} does not match the filter criteria")
+        filters_target = fc is not None and fc.has_conditions and rcn not in CHILD_RCN
+        if filters_target and not await self.storage.read(matches, resource, fc):
+            raise NotFound(f"{target.key} does not match the filter criteria")
         pc = await self._retrieve_content(rcn, originator, resource, fc, request.atrl)
         return Response(rsc=RSC.OK, rqi=request.rqi, rvi=request.rvi, pc=pc)
 
-    async def _retrieve_content(self, rcn: int, originator: str, resource: Resource,
-                                fc: FilterCriteria | None, atrl: list[str] | None) -> Any:
+    async def _retrieve_content(
+        self,
+        rcn: int,
+        originator: str,
+        resource: Resource,
+        fc: FilterCriteria | None,
+        atrl: list[str] | None,
+    ) -> Any:
         root = spec_for(resource.ty).root
         representation = resource.representation()
         if atrl:
@@ -293,8 +322,9 @@ class Dispatcher:
     def _reference(row: Any) -> dict[str, Any]:
         return {"nm": row.rn, "typ": row.ty, "val": row.srn}
 
-    async def discover(self, request: Request, originator: str, base: Resource,
-                       fc: FilterCriteria) -> Response:
+    async def discover(
+        self, request: Request, originator: str, base: Resource, fc: FilterCriteria
+    ) -> Response:
         if request.rcn not in (None, 11, ResultContent.CHILD_RESOURCE_REFERENCES):
             raise BadRequest("discovery returns a URI list: rcn must be absent")
         if request.drt not in (DiscoveryResultType.STRUCTURED, DiscoveryResultType.UNSTRUCTURED):
@@ -304,8 +334,14 @@ class Dispatcher:
         uris = [row.srn if structured else row.ri for row in rows]
         return Response(rsc=RSC.OK, rqi=request.rqi, rvi=request.rvi, pc={"m2m:uril": uris})
 
-    async def _find_allowed(self, originator: str, base: Resource, fc: FilterCriteria,
-                            permission: Permission, full: bool) -> list[Any]:
+    async def _find_allowed(
+        self,
+        originator: str,
+        base: Resource,
+        fc: FilterCriteria,
+        permission: Permission,
+        full: bool,
+    ) -> list[Any]:
         """Matching descendants the originator holds `permission` on, honouring ofst/lim
         over the permitted results. Policies for a whole chunk load in one query."""
         moment = now()
@@ -332,13 +368,15 @@ class Dispatcher:
             if len(rows) < DISCOVERY_CHUNK:
                 return results
 
-    async def _permitted(self, originator: str, rows: list[Any],
-                         permission: Permission) -> list[Any]:
+    async def _permitted(
+        self, originator: str, rows: list[Any], permission: Permission
+    ) -> list[Any]:
         governing = [self._governing(row) for row in rows]
         acpi = {ri for subject, _ in governing for ri in subject.acpi}
         policies = await self.access.policies(acpi)
         return [
-            row for row, (subject, self_governed) in zip(rows, governing)
+            row
+            for row, (subject, self_governed) in zip(rows, governing, strict=False)
             if is_allowed(originator, subject, permission, policies, self_governed)
         ]
 
@@ -351,8 +389,16 @@ class Dispatcher:
             acpi, owner = row.acpi, row.owner
             attrs = orjson.loads(row.doc) if spec.self_governed and row.doc else {}
         subject = Resource(
-            ri=row.ri, ty=row.ty, rn=row.rn, pi=row.pi, srn=row.srn, owner=owner, ct=0, lt=0,
-            acpi=orjson.loads(acpi) if acpi else [], attrs=attrs,
+            ri=row.ri,
+            ty=row.ty,
+            rn=row.rn,
+            pi=row.pi,
+            srn=row.srn,
+            owner=owner,
+            ct=0,
+            lt=0,
+            acpi=orjson.loads(acpi) if acpi else [],
+            attrs=attrs,
         )
         return subject, spec.self_governed
 
@@ -381,11 +427,16 @@ class Dispatcher:
         spec.prepare_update(ctx)
         await self.storage.write(spec.update_in_transaction, ctx)
         self.access.forget(resource.ri)
-        return Response(rsc=RSC.UPDATED, rqi=request.rqi, rvi=request.rvi,
-                        pc=self._write_result(rcn, resource, modified=content))
+        return Response(
+            rsc=RSC.UPDATED,
+            rqi=request.rqi,
+            rvi=request.rvi,
+            pc=self._write_result(rcn, resource, modified=content),
+        )
 
-    async def _authorize_acpi_update(self, originator: str, old: Resource,
-                                     content: dict[str, Any]) -> None:
+    async def _authorize_acpi_update(
+        self, originator: str, old: Resource, content: dict[str, Any]
+    ) -> None:
         """`acpi` is changed alone, by whoever the current policies' `pvs` let update them
         (TS-0001 9.6.1.3.2); with no `acpi`, by the creator."""
         if len(content) != 1:
@@ -394,23 +445,41 @@ class Dispatcher:
             return
         if not old.acpi:
             if old.owner != originator:
-                raise M2MError(f"originator {originator} may not change acpi of {old.srn}",
-                               RSC.ORIGINATOR_HAS_NO_PRIVILEGE)
+                raise M2MError(
+                    f"originator {originator} may not change acpi of {old.srn}",
+                    RSC.ORIGINATOR_HAS_NO_PRIVILEGE,
+                )
             return
         policies = await self.access.policies(old.acpi)
         for policy in policies.values():
             if is_allowed(originator, policy, Permission.UPDATE, {}, self_governed=True):
                 return
-        raise M2MError(f"originator {originator} may not change acpi of {old.srn}",
-                       RSC.ORIGINATOR_HAS_NO_PRIVILEGE)
+        raise M2MError(
+            f"originator {originator} may not change acpi of {old.srn}",
+            RSC.ORIGINATOR_HAS_NO_PRIVILEGE,
+        )
 
     @staticmethod
     def _updated(old: Resource, content: dict[str, Any]) -> Resource:
         attrs = dict(old.attrs)
         resource = Resource(
-            ri=old.ri, ty=old.ty, rn=old.rn, pi=old.pi, srn=old.srn, owner=old.owner,
-            ct=old.ct, lt=now(), et=old.et, expires=old.expires, st=old.st, cni=old.cni,
-            cbs=old.cbs, cs=old.cs, acpi=list(old.acpi), lbl=list(old.lbl), attrs=attrs,
+            ri=old.ri,
+            ty=old.ty,
+            rn=old.rn,
+            pi=old.pi,
+            srn=old.srn,
+            owner=old.owner,
+            ct=old.ct,
+            lt=now(),
+            et=old.et,
+            expires=old.expires,
+            st=old.st,
+            cni=old.cni,
+            cbs=old.cbs,
+            cs=old.cs,
+            acpi=list(old.acpi),
+            lbl=list(old.lbl),
+            attrs=attrs,
         )
         for name, value in content.items():
             if name == "et":

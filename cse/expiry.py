@@ -1,6 +1,7 @@
 """Removes expired resources (`et`, and instances past their container's `mia`)."""
 
 import asyncio
+import contextlib
 import logging
 
 from cse.dispatcher import delete_resource
@@ -53,7 +54,5 @@ class ExpirySweeper:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass

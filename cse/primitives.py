@@ -37,9 +37,25 @@ class FilterCriteria:
     @property
     def has_conditions(self) -> bool:
         return bool(
-            self.ty or self.lbl or self.cty or self.attributes
-            or any(v is not None for v in (self.cra, self.crb, self.ms, self.us, self.sts,
-                                            self.stb, self.exa, self.exb, self.sza, self.szb))
+            self.ty
+            or self.lbl
+            or self.cty
+            or self.attributes
+            or any(
+                v is not None
+                for v in (
+                    self.cra,
+                    self.crb,
+                    self.ms,
+                    self.us,
+                    self.sts,
+                    self.stb,
+                    self.exa,
+                    self.exb,
+                    self.sza,
+                    self.szb,
+                )
+            )
         )
 
 

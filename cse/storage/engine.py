@@ -16,6 +16,7 @@ one function. How it runs depends on the database:
 """
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -50,7 +51,9 @@ def sync_sqlite_url(url: str) -> str:
 
 def _sqlite_engine(url: str, pool_size: int) -> Engine:
     engine = create_engine(
-        sync_sqlite_url(url), pool_size=pool_size, max_overflow=0,
+        sync_sqlite_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
         connect_args={"check_same_thread": False, "isolation_level": None},
     )
 
@@ -136,10 +139,8 @@ class SQLiteWriter:
                 for job in batch:
                     by_loop.setdefault(job.loop, []).append(job)
                 for loop, jobs in by_loop.items():
-                    try:
+                    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                         loop.call_soon_threadsafe(_settle, jobs)
-                    except RuntimeError:  # the loop closed while the job ran
-                        pass
 
     def _commit(self, conn: Connection, batch: list[_WriteJob]) -> None:
         if len(batch) > 1:

@@ -16,8 +16,22 @@ from cse.storage.schema import labels, resources
 
 R = resources.c
 RESOURCE_COLUMNS = (
-    R.ri, R.ty, R.rn, R.pi, R.srn, R.owner, R.ct, R.lt, R.et, R.expires,
-    R.st, R.cni, R.cbs, R.cs, R.acpi, R.doc,
+    R.ri,
+    R.ty,
+    R.rn,
+    R.pi,
+    R.srn,
+    R.owner,
+    R.ct,
+    R.lt,
+    R.et,
+    R.expires,
+    R.st,
+    R.cni,
+    R.cbs,
+    R.cs,
+    R.acpi,
+    R.doc,
 )
 
 
@@ -30,9 +44,23 @@ def resource_from_row(row: Sequence[Any]) -> Resource:
     ri, ty, rn, pi, srn, owner, ct, lt, et, expires, st, cni, cbs, cs, acpi, doc = row[:16]
     attrs = orjson.loads(doc)
     return Resource(
-        ri=ri, ty=ty, rn=rn, pi=pi, srn=srn, owner=owner, ct=ct, lt=lt, et=et,
-        expires=expires, st=st, cni=cni, cbs=cbs, cs=cs,
-        acpi=orjson.loads(acpi) if acpi else [], lbl=attrs.pop("lbl", []), attrs=attrs,
+        ri=ri,
+        ty=ty,
+        rn=rn,
+        pi=pi,
+        srn=srn,
+        owner=owner,
+        ct=ct,
+        lt=lt,
+        et=et,
+        expires=expires,
+        st=st,
+        cni=cni,
+        cbs=cbs,
+        cs=cs,
+        acpi=orjson.loads(acpi) if acpi else [],
+        lbl=attrs.pop("lbl", []),
+        attrs=attrs,
     )
 
 
@@ -44,11 +72,23 @@ def _values(resource: Resource) -> dict[str, Any]:
     if "\\u0000" in doc_text:
         raise BadRequest("NUL characters are not allowed in attribute values")
     return {
-        "ri": resource.ri, "ty": resource.ty, "rn": resource.rn, "pi": resource.pi,
-        "srn": resource.srn, "depth": resource.depth, "owner": resource.owner,
-        "ct": resource.ct, "lt": resource.lt, "et": resource.et, "expires": resource.expires,
-        "st": resource.st, "cni": resource.cni, "cbs": resource.cbs, "cs": resource.cs,
-        "acpi": _dumps(resource.acpi) if resource.acpi else None, "doc": doc_text,
+        "ri": resource.ri,
+        "ty": resource.ty,
+        "rn": resource.rn,
+        "pi": resource.pi,
+        "srn": resource.srn,
+        "depth": resource.depth,
+        "owner": resource.owner,
+        "ct": resource.ct,
+        "lt": resource.lt,
+        "et": resource.et,
+        "expires": resource.expires,
+        "st": resource.st,
+        "cni": resource.cni,
+        "cbs": resource.cbs,
+        "cs": resource.cs,
+        "acpi": _dumps(resource.acpi) if resource.acpi else None,
+        "doc": doc_text,
     }
 
 
@@ -65,7 +105,8 @@ def not_expired(now: float):
 _BY_SRN = select(*RESOURCE_COLUMNS).where(R.srn == bindparam("key"))
 _BY_RI = select(*RESOURCE_COLUMNS).where(R.ri == bindparam("key"))
 _EDGE_FILTER = (
-    R.pi == bindparam("pi"), R.ty == bindparam("ty"),
+    R.pi == bindparam("pi"),
+    R.ty == bindparam("ty"),
     or_(R.expires.is_(None), R.expires > bindparam("now")),
 )
 _LATEST = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER).order_by(R.st.desc()).limit(1)
@@ -174,9 +215,7 @@ def bump_state_tag(conn: Connection, ri: str) -> int:
 
 
 def uncount_instances(conn: Connection, ri: str, count: int, size: int) -> None:
-    conn.execute(
-        update(resources).where(R.ri == ri).values(cni=R.cni - count, cbs=R.cbs - size)
-    )
+    conn.execute(update(resources).where(R.ri == ri).values(cni=R.cni - count, cbs=R.cbs - size))
 
 
 def oldest_instances(conn: Connection, pi: str, ty: int, limit: int) -> Sequence[Row]:

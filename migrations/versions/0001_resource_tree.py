@@ -41,8 +41,12 @@ def upgrade() -> None:
     op.create_index("ix_resources_ct", "resources", ["ct"])
     op.create_table(
         "labels",
-        sa.Column("ri", sa.String(255), sa.ForeignKey("resources.ri", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "ri",
+            sa.String(255),
+            sa.ForeignKey("resources.ri", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("lbl", sa.String(1024), primary_key=True),
     )
     op.create_index("ix_labels_lbl", "labels", ["lbl", "ri"])
