@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cse.errors import BadRequest, NotFound
 
-VIRTUAL_NAMES = frozenset({"la", "ol"})
+VIRTUAL_NAMES = frozenset({"la", "ol", "pcu"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,16 @@ import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
+from bindings import metrics, sse
 from bindings.http import HttpBinding
 from bindings.openapi import build_openapi
 from cse import migrate
 from cse.access import AccessControl
 from cse.bootstrap import ensure_cse_base
+from cse.changes import ChangeFeed
+from cse.delivery import NotificationService
 from cse.dispatcher import Dispatcher
 from cse.expiry import ExpirySweeper
 from cse.settings import Settings
@@ -19,7 +23,7 @@ from cse.storage import Storage, repository
 
 log = logging.getLogger("citycse")
 
-DOCUMENTATION_PATHS = ("/docs", "/openapi.json", "/redoc")
+SERVICE_PATHS = ("/docs", "/openapi.json", "/redoc", "/sse/", "/metrics")
 
 
 class CSERuntime:
@@ -31,9 +35,13 @@ class CSERuntime:
         self.access = AccessControl(
             settings.admin_originator, self._load_policies, settings.acp_cache_seconds
         )
-        self.dispatcher = Dispatcher(settings, self.storage, self.access)
+        self.notifications = NotificationService(settings, self.storage)
+        self.changes = ChangeFeed()
+        self.dispatcher = Dispatcher(
+            settings, self.storage, self.access, self.notifications, self.changes
+        )
         self.sweeper = ExpirySweeper(
-            self.storage, settings.expiry_sweep_seconds, on_removed=self.access.forget
+            self.storage, settings, self.access.forget, self.notifications.committed
         )
 
     async def _load_policies(self, ris: list[str]):  # noqa: ANN202
@@ -42,6 +50,7 @@ class CSERuntime:
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.db)
         await self.storage.write(ensure_cse_base, self.settings)
+        await self.notifications.start()
         self.sweeper.start()
         log.info(
             "event=started cse_id=%s cse_rn=%s db=%s",
@@ -52,13 +61,28 @@ class CSERuntime:
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        await self.notifications.stop()
         await self.storage.close()
 
 
-def _documentation_app(settings: Settings) -> FastAPI:
-    docs = FastAPI(title="citycse oneM2M API", version="0.1.0")
-    docs.openapi = lambda: build_openapi(settings)  # type: ignore[method-assign]
-    return docs
+def _service_app(runtime: CSERuntime) -> FastAPI:
+    """Everything beside the resource tree: API documentation, event streams, metrics."""
+    service = FastAPI(title="citycse oneM2M API", version="0.1.0")
+    service.include_router(sse.build_router(runtime))
+    service.include_router(metrics.build_router(runtime))
+    document: dict = {}
+
+    def openapi() -> dict:
+        if not document:
+            document.update(build_openapi(runtime.settings))
+            own = get_openapi(title=service.title, version=service.version, routes=service.routes)
+            document.setdefault("paths", {}).update(own.get("paths", {}))
+            for kind, entries in own.get("components", {}).items():
+                document.setdefault("components", {}).setdefault(kind, {}).update(entries)
+        return document
+
+    service.openapi = openapi  # type: ignore[method-assign]
+    return service
 
 
 class CSEApplication:
@@ -68,12 +92,12 @@ class CSEApplication:
     def __init__(self, settings: Settings) -> None:
         self.runtime = CSERuntime(settings)
         self.http = HttpBinding(self.runtime.dispatcher)
-        self.documentation = _documentation_app(settings)
+        self.service = _service_app(self.runtime)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http":
-            if scope["path"].startswith(DOCUMENTATION_PATHS):
-                await self.documentation(scope, receive, send)
+            if scope["path"].startswith(SERVICE_PATHS):
+                await self.service(scope, receive, send)
             else:
                 await self.http(scope, receive, send)
         elif scope["type"] == "lifespan":

@@ -17,6 +17,7 @@ class ResourceType(IntEnum):
     CNT = 3
     CIN = 4
     CSEBASE = 5
+    PCH = 15
     SUB = 23
 
 

@@ -10,9 +10,11 @@ import orjson
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from cse import events, outbox
 from cse.access import AccessControl, is_allowed
 from cse.addressing import Target, parse_target
 from cse.attributes import validate_create, validate_update
+from cse.changes import ChangeFeed
 from cse.constants import (
     SUPPORTED_RELEASES,
     DiscoveryResultType,
@@ -22,11 +24,12 @@ from cse.constants import (
     ResultContent,
 )
 from cse.constants import ResponseStatusCode as RSC
+from cse.delivery import NotificationService
 from cse.discovery import find, matches
 from cse.errors import (
     BadRequest,
-    InvalidChildType,
     M2MError,
+    NoPrivilege,
     NotFound,
     OperationNotAllowed,
     RequestExpired,
@@ -59,14 +62,13 @@ def _resolve(conn: Connection, target: Target, moment: float) -> tuple[Resource,
     if resource is None or (resource.expires is not None and resource.expires <= moment):
         raise NotFound(f"resource {target.key} does not exist")
     if target.virtual is not None:
-        if resource.ty != ResourceType.CNT:
+        spec = spec_for(resource.ty)
+        if target.virtual not in spec.virtual_children:
             raise NotFound(f"{target.key} has no '{target.virtual}' resource")
-        instance = repository.edge_instance(
-            conn, resource.ri, ResourceType.CIN, moment, latest=target.virtual == "la"
-        )
-        if instance is None:
-            raise NotFound(f"container {target.key} has no content instance")
-        return instance, resource
+        virtual = spec.resolve_virtual(conn, resource, target.virtual, moment)
+        if virtual is None:
+            raise NotFound(f"{target.key}/{target.virtual} does not exist (no instance yet)")
+        return virtual, (resource if virtual is not resource else None)
     parent = None
     if spec_for(resource.ty).access_from_parent and resource.pi is not None:
         parent = repository.get_by_ri(conn, resource.pi)
@@ -82,10 +84,24 @@ def _only(representation: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, storage: Storage, access: AccessControl) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        access: AccessControl,
+        notifications: NotificationService,
+        changes: ChangeFeed,
+    ) -> None:
         self.settings = settings
         self.storage = storage
         self.access = access
+        self.notifications = notifications
+        self.changes = changes
+
+    def _committed(self, kind: str, resource: Resource, produced: events.Produced) -> None:
+        if produced.notifications:
+            self.notifications.committed()
+        self.changes.publish(kind, resource, resource.representation())
 
     # -- entry point -------------------------------------------------------------------
 
@@ -134,7 +150,10 @@ class Dispatcher:
     # -- helpers -----------------------------------------------------------------------
 
     def originator(self, request: Request) -> str:
-        fr = (request.fr or "").strip()
+        return self.originator_from(request.fr)
+
+    def originator_from(self, fr: str | None) -> str:
+        fr = (fr or "").strip()
         if not fr:
             raise BadRequest("the originator (From) is missing")
         if len(fr) > MAX_NAME or not fr.isprintable():
@@ -202,21 +221,24 @@ class Dispatcher:
         if target.virtual is not None:
             raise OperationNotAllowed(f"nothing can be created under '{target.virtual}'")
         if request.ty not in spec_for(parent.ty).child_types:
-            raise InvalidChildType(
-                f"a {spec.root} cannot be created under a {spec_for(parent.ty).root}"
+            raise M2MError(
+                f"a {spec.root} cannot be created under a {spec_for(parent.ty).root}",
+                spec.wrong_parent_code,
             )
         if spec.ty == ResourceType.AE:
             originator = (request.fr or "").strip()
         else:
             originator = self.originator(request)
-            await self.require(originator, parent, None, Permission.CREATE)
+            await self.require(originator, parent, None, spec.create_permission)
         resource = self._new_resource(spec, parent, content, originator)
         if resource.acpi:
             await self._check_acpi(resource.acpi)
         ctx = CreateContext(request, parent, content, resource, self.settings, originator)
         spec.prepare_create(ctx)
         spec.check_identity(resource)
-        await self.storage.write(spec.create_in_transaction, ctx)
+        await spec.verify_create(ctx, self)
+        produced = await self.storage.write(_create_transaction, spec, ctx)
+        self._committed("create", resource, produced)
         log.debug("event=created ri=%s ty=%s srn=%s", resource.ri, resource.ty, resource.srn)
         return Response(
             rsc=RSC.CREATED,
@@ -275,6 +297,8 @@ class Dispatcher:
     async def retrieve(self, request: Request) -> Response:
         originator = self.originator(request)
         target, resource, parent = await self.resolve(request)
+        if target.virtual is not None and spec_for(resource.ty).long_polled:
+            return await self._poll(request, originator, resource)
         fc = request.fc
         if fc is not None and fc.is_discovery:
             return await self.discover(request, originator, resource, fc)
@@ -317,6 +341,39 @@ class Dispatcher:
         if rcn == ResultContent.CHILD_RESOURCES:
             return {root: grouped}
         return {root: {**representation, **grouped}}
+
+    async def _poll(self, request: Request, originator: str, channel: Resource) -> Response:
+        """Long poll of a polling channel: the oldest notification waiting for its AE, as a
+        notify request primitive, or 4008 when none arrives in time (TS-0004 7.4.22)."""
+        if originator not in (channel.owner, self.settings.admin_originator):
+            raise NoPrivilege(f"only AE {channel.owner} may poll {channel.srn}")
+        deadline = now() + self.settings.polling_channel_timeout_seconds
+        if request.rqet is not None:
+            deadline = min(deadline, request.rqet)
+        aei = channel.pi or ""
+        while True:
+            waiting = await self.storage.read(
+                outbox.for_target, [aei], 0, 1, [outbox.AWAITING_PICKUP]
+            )
+            if waiting and await self.storage.write(outbox.mark_picked_up, waiting[0], now()):
+                item = waiting[0]
+                primitive = {
+                    "op": int(Operation.NOTIFY),
+                    "to": aei,
+                    "fr": self.settings.csi,
+                    "rqi": item.rqi,
+                    "rvi": request.rvi,
+                    "pc": item.body,
+                }
+                return Response(
+                    rsc=RSC.OK, rqi=request.rqi, rvi=request.rvi, pc={"m2m:rqp": primitive}
+                )
+            if waiting:
+                continue  # fetched by another channel meanwhile
+            remaining = deadline - now()
+            if remaining <= 0:
+                raise RequestExpired(f"no notification for {aei} arrived while polling")
+            await self.notifications.wait_for_pickup(min(remaining, 1.0))
 
     @staticmethod
     def _reference(row: Any) -> dict[str, Any]:
@@ -425,7 +482,8 @@ class Dispatcher:
             await self._check_acpi(resource.acpi)
         ctx = UpdateContext(request, old, content, resource, self.settings)
         spec.prepare_update(ctx)
-        await self.storage.write(spec.update_in_transaction, ctx)
+        produced = await self.storage.write(_update_transaction, spec, ctx)
+        self._committed("update", resource, produced)
         self.access.forget(resource.ri)
         return Response(
             rsc=RSC.UPDATED,
@@ -501,21 +559,41 @@ class Dispatcher:
 
     async def delete(self, request: Request) -> Response:
         originator = self.originator(request)
-        _, resource, parent = await self.resolve(request)
+        target, resource, parent = await self.resolve(request)
+        if target.virtual is not None and parent is None:
+            raise OperationNotAllowed(f"'{target.virtual}' cannot be deleted")
         if resource.ty == ResourceType.CSEBASE:
             raise OperationNotAllowed("the CSEBase cannot be deleted")
         rcn = self._rcn(request, DELETE_RCN, ResultContent.NOTHING)
         await self.require(originator, resource, parent, Permission.DELETE)
-        deleted = await self.storage.write(delete_resource, resource)
+        deleted, produced = await self.storage.write(delete_resource, resource, self.settings)
         for ri, _, _ in deleted:
             self.access.forget(ri)
+        self._committed("delete", resource, produced)
         pc = _wrap(resource) if rcn == ResultContent.ATTRIBUTES else None
         return Response(rsc=RSC.DELETED, rqi=request.rqi, rvi=request.rvi, pc=pc)
 
 
-def delete_resource(conn: Connection, resource: Resource) -> list[tuple[str, int, str | None]]:
-    """Delete a resource with its subtree and keep its parent's bookkeeping exact."""
+def _create_transaction(
+    conn: Connection, spec: ResourceSpec, ctx: CreateContext
+) -> events.Produced:
+    spec.create_in_transaction(conn, ctx)
+    return events.on_created(conn, ctx.settings, ctx.parent, ctx.resource)
+
+
+def _update_transaction(
+    conn: Connection, spec: ResourceSpec, ctx: UpdateContext
+) -> events.Produced:
+    spec.update_in_transaction(conn, ctx)
+    return events.on_updated(conn, ctx.settings, ctx.resource, ctx.content)
+
+
+def delete_resource(
+    conn: Connection, resource: Resource, settings: Settings
+) -> tuple[list[tuple[str, int, str | None]], events.Produced]:
+    """Delete a resource with its subtree, tell its subscribers, keep the parent exact."""
+    produced = events.before_deleted(conn, settings, resource)
     deleted = repository.delete_subtree(conn, resource)
     if deleted:
         spec_for(resource.ty).after_delete_in_transaction(conn, resource)
-    return deleted
+    return deleted, produced

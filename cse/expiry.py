@@ -3,8 +3,10 @@
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from cse.dispatcher import delete_resource
+from cse.settings import Settings
 from cse.storage import Storage, repository
 from cse.timestamps import now
 
@@ -13,28 +15,39 @@ log = logging.getLogger("citycse.expiry")
 BATCH = 500
 
 
-def _sweep(conn, moment: float) -> list[str]:  # noqa: ANN001
+def _sweep(conn, moment: float, settings: Settings) -> tuple[list[str], int]:  # noqa: ANN001
     removed: list[str] = []
+    notifications = 0
     for resource in repository.expired(conn, moment, BATCH):
-        deleted = delete_resource(conn, resource)
+        deleted, produced = delete_resource(conn, resource, settings)
         removed.extend(ri for ri, _, _ in deleted)
-    return removed
+        notifications += produced.notifications
+    return removed, notifications
 
 
 class ExpirySweeper:
-    def __init__(self, storage: Storage, interval: float, on_removed=None) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        storage: Storage,
+        settings: Settings,
+        on_removed: Callable[[str], None],
+        on_notifications: Callable[[], None],
+    ) -> None:
         self.storage = storage
-        self.interval = interval
+        self.settings = settings
+        self.interval = settings.expiry_sweep_seconds
         self.on_removed = on_removed
+        self.on_notifications = on_notifications
         self._task: asyncio.Task | None = None
 
     async def sweep_once(self) -> int:
-        removed = await self.storage.write(_sweep, now())
+        removed, notifications = await self.storage.write(_sweep, now(), self.settings)
         if removed:
             log.info("event=expired count=%d", len(removed))
-            if self.on_removed is not None:
-                for ri in removed:
-                    self.on_removed(ri)
+            for ri in removed:
+                self.on_removed(ri)
+        if notifications:
+            self.on_notifications()
         return len(removed)
 
     async def _run(self) -> None:

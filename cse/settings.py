@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     expiry_sweep_seconds: float = 1.0
     acp_cache_seconds: float = 2.0
     db_pool_size: int = 8
+    notification_timeout_seconds: float = 5.0
+    notification_retry_seconds: float = 600.0
+    notification_backoff_max_seconds: float = 30.0
+    notification_retention_seconds: float = 86400.0
+    polling_channel_timeout_seconds: float = 30.0
 
     @property
     def csi(self) -> str:

@@ -67,6 +67,7 @@ class AccessControlPolicySpec(ResourceSpec):
     ri_prefix = "acp"
     has_acpi = False
     self_governed = True
+    child_types = frozenset({ResourceType.SUB})
     attributes = attribute_table(
         UNIVERSAL,
         EXPIRING,

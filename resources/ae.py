@@ -62,7 +62,9 @@ class AESpec(ResourceSpec):
             Attribute("srv", Kind.STRING_LIST, M, O),
         ),
     )
-    child_types = frozenset({ResourceType.CNT, ResourceType.ACP})
+    child_types = frozenset(
+        {ResourceType.CNT, ResourceType.ACP, ResourceType.SUB, ResourceType.PCH}
+    )
 
     def prepare_create(self, ctx: CreateContext) -> None:
         api = ctx.content["api"]

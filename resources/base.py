@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 from sqlalchemy.engine import Connection
 
 from cse.attributes import Attribute
-from cse.constants import ResourceType
+from cse.constants import Permission, ResourceType
+from cse.constants import ResponseStatusCode as RSC
 from cse.errors import BadRequest
 from cse.primitives import Request
 from cse.resource import Resource
@@ -57,6 +58,13 @@ class ResourceSpec:
     updatable: ClassVar[bool] = True
     access_from_parent: ClassVar[bool] = False
     """True where the type has no `acpi` and its parent's policies govern it (CIN)."""
+    create_permission: ClassVar[Permission] = Permission.CREATE
+    """The privilege on the parent that creating one needs (a subscription: RETRIEVE)."""
+    wrong_parent_code: ClassVar[RSC] = RSC.INVALID_CHILD_RESOURCE_TYPE
+    virtual_children: ClassVar[frozenset[str]] = frozenset()
+    """Names of virtual resources under this type (`la`, `ol`, `pcu`)."""
+    long_polled: ClassVar[bool] = False
+    """True where retrieving the virtual child waits for notifications (`pcu`)."""
     self_governed: ClassVar[bool] = False
     """True where the resource's own `pvs` governs access to it (ACP)."""
 
@@ -83,8 +91,17 @@ class ResourceSpec:
             raise BadRequest(f"the resource's path would exceed {MAX_PATH} characters")
         check_labels(resource.lbl)
 
+    def resolve_virtual(
+        self, conn: Connection, resource: Resource, name: str, moment: float
+    ) -> Resource | None:
+        """The resource a virtual child stands for; by default the resource itself."""
+        return resource
+
     def prepare_create(self, ctx: CreateContext) -> None:
         """Type rules and defaults before the write; raise M2MError to refuse."""
+
+    async def verify_create(self, ctx: CreateContext, services: Any) -> None:
+        """Checks that need the network (a subscription's verification request)."""
 
     def create_in_transaction(self, conn: Connection, ctx: CreateContext) -> None:
         repository.insert_resource(conn, ctx.resource)

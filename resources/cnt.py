@@ -83,7 +83,16 @@ class ContainerSpec(ResourceSpec):
             Attribute("disr", Kind.BOOL, O, O),
         ),
     )
-    child_types = frozenset({ResourceType.CNT, ResourceType.CIN})
+    child_types = frozenset({ResourceType.CNT, ResourceType.CIN, ResourceType.SUB})
+    virtual_children = frozenset({"la", "ol"})
+
+    def resolve_virtual(
+        self, conn: Connection, resource: Resource, name: str, moment: float
+    ) -> Resource | None:
+        """`la` and `ol`: the newest and oldest unexpired instance."""
+        return repository.edge_instance(
+            conn, resource.ri, ResourceType.CIN, moment, latest=name == "la"
+        )
 
     def prepare_create(self, ctx: CreateContext) -> None:
         ctx.resource.st = 0

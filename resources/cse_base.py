@@ -33,4 +33,4 @@ class CSEBaseSpec(ResourceSpec):
             Attribute("csz", Kind.STRING_LIST, NP, NP),
         ),
     )
-    child_types = frozenset({ResourceType.AE, ResourceType.CNT, ResourceType.ACP})
+    child_types = frozenset({ResourceType.AE, ResourceType.CNT, ResourceType.ACP, ResourceType.SUB})

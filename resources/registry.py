@@ -6,6 +6,8 @@ from resources.base import ResourceSpec
 from resources.cin import ContentInstanceSpec
 from resources.cnt import ContainerSpec
 from resources.cse_base import CSEBaseSpec
+from resources.pch import PollingChannelSpec
+from resources.sub import SubscriptionSpec
 
 SPECS: dict[int, ResourceSpec] = {
     spec.ty: spec
@@ -15,6 +17,8 @@ SPECS: dict[int, ResourceSpec] = {
         ContainerSpec(),
         ContentInstanceSpec(),
         AccessControlPolicySpec(),
+        SubscriptionSpec(),
+        PollingChannelSpec(),
     )
 }
 BY_ROOT: dict[str, ResourceSpec] = {spec.root: spec for spec in SPECS.values()}

@@ -119,6 +119,7 @@ _BUMP = (
     .values(st=R.st + 1, cni=R.cni + 1, cbs=R.cbs + bindparam("size"))
     .returning(R.st, R.cni, R.cbs)
 )
+_CHILDREN_OF_TYPE = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER)
 _EXISTS = select(R.ri).where(R.ri == bindparam("key"))
 
 
@@ -276,6 +277,19 @@ def children(
     if limit is not None:
         query = query.limit(limit)
     return [resource_from_row(row) for row in conn.execute(query).all()]
+
+
+def subscriptions_of(conn: Connection, pi: str, ty: int, now: float) -> list[Resource]:
+    """Unexpired children of one type (the subscriptions of a resource): on every write."""
+    rows = _execute(conn, _CHILDREN_OF_TYPE, {"pi": pi, "ty": ty, "now": now}).fetchall()
+    return [resource_from_row(row) for row in rows]
+
+
+def resources_in_subtree(conn: Connection, resource: Resource, ty: int) -> list[Resource]:
+    """Resources of one type in a subtree, its root included."""
+    in_subtree = or_(R.srn == resource.srn, subtree_condition(resource.srn))
+    rows = conn.execute(select(*RESOURCE_COLUMNS).where(in_subtree, R.ty == ty)).all()
+    return [resource_from_row(row) for row in rows]
 
 
 def count_rows(conn: Connection) -> int:

@@ -55,3 +55,39 @@ labels = Table(
 )
 
 Index("ix_labels_lbl", labels.c.lbl, labels.c.ri)
+
+# The outbox: one row per notification to one target, written in the transaction of the
+# change that caused it, delivered (and retried) after commit.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("target", String(1024), nullable=False),
+    Column("sub_ri", String(255), nullable=True),
+    Column("rqi", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("next_attempt", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("state", Integer, nullable=False),
+    Column("latest_key", String(1300), nullable=True),
+    Column("batch_key", String(1300), nullable=True),
+    Column("finished", Float, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+Index("ix_notifications_due", notifications.c.state, notifications.c.next_attempt)
+Index("ix_notifications_target", notifications.c.target, notifications.c.id)
+Index("ix_notifications_latest", notifications.c.latest_key)
+
+notification_counters = Table(
+    "notification_counters",
+    metadata,
+    Column("sub_ri", String(255), primary_key=True),
+    Column("delivered", BigInteger, nullable=False, default=0),
+    Column("retried", BigInteger, nullable=False, default=0),
+    Column("dropped", BigInteger, nullable=False, default=0),
+)

@@ -1,0 +1,312 @@
+"""The notification service: delivers the outbox over HTTP after commit, with retries.
+
+One sender task per target keeps that target's order and keeps a slow or dead target from
+delaying any other. Outcomes are written back in batches. AEs that cannot be reached by
+request pick their notifications up from the event stream or a polling channel."""
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict, deque
+from typing import Any
+
+import httpx
+import orjson
+
+from cse import outbox
+from cse.constants import ResponseStatusCode as RSC
+from cse.errors import BadRequest, M2MError
+from cse.events import normalize_target, subscription_reference
+from cse.resource import Resource
+from cse.settings import Settings
+from cse.storage import Storage, repository
+from cse.timestamps import now
+from resources.sub import is_url
+
+log = logging.getLogger("citycse.notifications")
+
+CLAIM_LIMIT = 1000
+LEASE_SECONDS = 60.0
+POLL_SECONDS = 1.0
+PRUNE_EVERY_SECONDS = 60.0
+BACKOFF_FIRST_SECONDS = 0.5
+HTTP_SCHEMES = ("http://", "https://")
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+class NotificationService:
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.totals = {"delivered": 0, "retried": 0, "dropped": 0}
+        self._client: httpx.AsyncClient | None = None
+        self._wake = asyncio.Event()
+        self._queues: dict[str, deque[outbox.Notification]] = {}
+        self._senders: dict[str, asyncio.Task] = {}
+        self._outcomes: list[tuple[str, outbox.Notification, str]] = []
+        self._outcome_ready = asyncio.Event()
+        self._pickup_waiters: set[asyncio.Event] = set()
+        self._tasks: list[asyncio.Task] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=self.settings.notification_timeout_seconds,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=512),
+        )
+        if self.settings.workers == 1:
+            await self.storage.write(outbox.reset_leases)
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="notification-claims"),
+            asyncio.create_task(self._settle_loop(), name="notification-outcomes"),
+        ]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._senders.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._senders.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._flush_outcomes()
+        if self._client is not None:
+            await self._client.aclose()
+
+    def committed(self) -> None:
+        """Called after a transaction that wrote notifications has committed."""
+        self._wake.set()
+        for waiter in list(self._pickup_waiters):
+            waiter.set()
+
+    # -- verification (TS-0004 7.5.1.2.3) ----------------------------------------------
+
+    async def verify_targets(self, subscription: Resource, originator: str) -> None:
+        """Send the verification request to each target that is not the subscriber itself;
+        an unreachable target or a refusal fails the subscription's create."""
+        creator = normalize_target(originator, self.settings)
+        body = {
+            "m2m:sgn": {
+                "vrq": True,
+                "sur": subscription_reference(self.settings, subscription),
+                "cr": originator,
+            }
+        }
+        for raw in subscription.attrs.get("nu", []):
+            target = normalize_target(raw, self.settings)
+            if target == creator:
+                continue
+            if is_url(target) and not target.startswith(HTTP_SCHEMES):
+                raise BadRequest(
+                    f"notification target {raw!r}: this CSE has no transport for "
+                    "its scheme (mqtt:// needs the MQTT binding)"
+                )
+            urls = await self._urls_for(target)
+            if not urls:
+                continue  # an AE without a point of access is not verified, it polls
+            await self._verify(urls[0], body, raw)
+
+    async def _verify(self, url: str, body: dict[str, Any], raw: str) -> None:
+        try:
+            response = await self._post(url, body, outbox.new_request_id())
+        except httpx.HTTPError as exc:
+            raise M2MError(
+                f"verification of notification target {raw} failed: {exc}",
+                RSC.SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
+            ) from None
+        rsc = response.headers.get("x-m2m-rsc", "")
+        if response.status_code == 403 or rsc in ("4101", "4103"):
+            raise M2MError(
+                f"notification target {raw} refused the subscription",
+                RSC.SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE,
+            )
+        if not 200 <= response.status_code < 300:
+            raise M2MError(
+                f"notification target {raw} answered the verification with HTTP "
+                f"{response.status_code}",
+                RSC.SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
+            )
+
+    # -- delivery ----------------------------------------------------------------------
+
+    async def _urls_for(self, target: str) -> list[str]:
+        if is_url(target):
+            return [target]
+        ae = await self.storage.read(repository.get_by_ri, target)
+        if ae is None or not ae.attrs.get("rr"):
+            return []
+        return [p for p in ae.attrs.get("poa", []) if p.startswith(HTTP_SCHEMES)]
+
+    async def _post(self, url: str, body: dict[str, Any], rqi: str) -> httpx.Response:
+        assert self._client is not None
+        return await self._client.post(
+            url,
+            content=orjson.dumps(body),
+            headers={
+                "X-M2M-Origin": self.settings.csi,
+                "X-M2M-RI": rqi,
+                "X-M2M-RVI": "3",
+                "Content-Type": "application/json",
+            },
+        )
+
+    async def _claim_loop(self) -> None:
+        last_prune = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+            try:
+                while True:
+                    claimed = await self.storage.write(
+                        outbox.claim_due, now(), LEASE_SECONDS, CLAIM_LIMIT
+                    )
+                    for item in claimed:
+                        self._enqueue(item)
+                    if len(claimed) < CLAIM_LIMIT:
+                        break
+                if now() - last_prune > PRUNE_EVERY_SECONDS:
+                    last_prune = now()
+                    retention = self.settings.notification_retention_seconds
+                    await self.storage.write(outbox.prune, now() - retention)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event=notification_claim_failed")
+
+    def _enqueue(self, item: outbox.Notification) -> None:
+        queue = self._queues.get(item.target)
+        if queue is None:
+            queue = self._queues[item.target] = deque()
+        queue.append(item)
+        if item.target not in self._senders:
+            self._senders[item.target] = asyncio.create_task(self._sender(item.target))
+
+    async def _sender(self, target: str) -> None:
+        """Deliver one target's notifications in order until its queue is empty."""
+        queue = self._queues[target]
+        try:
+            while queue:
+                batch = [queue.popleft()]
+                while batch[0].batch_key and queue and queue[0].batch_key == batch[0].batch_key:
+                    batch.append(queue.popleft())
+                if not await self._deliver(target, batch):
+                    while queue:
+                        self._outcome("release", queue.popleft(), "")
+                    return
+        finally:
+            self._senders.pop(target, None)
+            self._queues.pop(target, None)
+
+    async def _deliver(self, target: str, batch: list[outbox.Notification]) -> bool:
+        first = batch[0]
+        if len(batch) == 1:
+            body = first.body
+        else:
+            body = {"m2m:agn": {"m2m:sgn": [item.body["m2m:sgn"] for item in batch]}}
+        try:
+            urls = await self._urls_for(target)
+            if not urls:
+                for item in batch:
+                    self._outcome("pickup", item, "")
+                return True
+            response = await self._post(urls[0], body, first.rqi)
+            if not 200 <= response.status_code < 300:
+                raise DeliveryFailed(f"HTTP {response.status_code}")
+        except (httpx.HTTPError, DeliveryFailed, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if now() - first.created > self.settings.notification_retry_seconds:
+                for item in batch:
+                    self._outcome("dropped", item, error)
+                log.warning(
+                    "event=notification_dropped target=%s sub=%s id=%d error=%s",
+                    target,
+                    first.sub_ri,
+                    first.id,
+                    error,
+                )
+                return True
+            self._outcome("retry", first, error)
+            for item in batch[1:]:
+                self._outcome("release", item, "")
+            log.info(
+                "event=notification_retry target=%s sub=%s id=%d attempt=%d error=%s",
+                target,
+                first.sub_ri,
+                first.id,
+                first.attempts + 1,
+                error,
+            )
+            return False
+        for item in batch:
+            self._outcome("delivered", item, "")
+        return True
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def _outcome(self, kind: str, item: outbox.Notification, error: str) -> None:
+        self._outcomes.append((kind, item, error))
+        if kind in self.totals:
+            self.totals[kind] += 1
+        elif kind == "retry":
+            self.totals["retried"] += 1
+        self._outcome_ready.set()
+
+    async def _settle_loop(self) -> None:
+        while True:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            try:
+                await self._flush_outcomes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event=notification_settle_failed")
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _flush_outcomes(self) -> None:
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        await self.storage.write(_settle, outcomes, now(), self._backoff)
+        if any(kind == "pickup" for kind, _, _ in outcomes):
+            self.committed()
+
+    def _backoff(self, attempts: int) -> float:
+        return min(
+            BACKOFF_FIRST_SECONDS * 2**attempts, self.settings.notification_backoff_max_seconds
+        )
+
+    # -- pickup (event stream, polling channel) ----------------------------------------
+
+    async def wait_for_pickup(self, timeout: float) -> None:
+        """Wait until new notifications may be waiting for pickup (or the timeout)."""
+        waiter = asyncio.Event()
+        self._pickup_waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), timeout)
+        finally:
+            self._pickup_waiters.discard(waiter)
+
+
+def _settle(
+    conn, outcomes: list[tuple[str, outbox.Notification, str]], moment: float, backoff
+) -> None:  # noqa: ANN001
+    by_kind: dict[str, list[outbox.Notification]] = defaultdict(list)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for kind, item, error in outcomes:
+        by_kind[kind].append(item)
+        if kind == "retry":
+            outbox.settle_retry(conn, item.id, moment + backoff(item.attempts), error)
+        if item.sub_ri and kind in ("delivered", "retry", "dropped"):
+            counts[item.sub_ri][{"retry": "retried"}.get(kind, kind)] += 1
+    outbox.settle_delivered(conn, [i.id for i in by_kind["delivered"]], moment)
+    dropped_error = next((e for k, _, e in outcomes if k == "dropped"), "")
+    outbox.settle_dropped(conn, [i.id for i in by_kind["dropped"]], moment, dropped_error)
+    outbox.release(conn, [i.id for i in by_kind["release"]])
+    outbox.to_pickup(conn, [i.id for i in by_kind["pickup"]])
+    for sub_ri, values in counts.items():
+        outbox.count(conn, sub_ri, **values)
