@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from bindings import metrics, sse
 from bindings.http import HttpBinding
+from bindings.mqtt import MqttBinding
 from bindings.openapi import build_openapi
 from cse import migrate
 from cse.access import AccessControl
@@ -23,6 +24,7 @@ from cse.storage import Storage, repository
 
 log = logging.getLogger("citycse")
 
+MQTT_CONNECT_WAIT_SECONDS = 5.0
 SERVICE_PATHS = ("/docs", "/openapi.json", "/redoc", "/sse/", "/metrics")
 
 
@@ -40,6 +42,9 @@ class CSERuntime:
         self.dispatcher = Dispatcher(
             settings, self.storage, self.access, self.notifications, self.changes
         )
+        self.mqtt = (
+            MqttBinding(settings, self.dispatcher, self.notifications) if settings.mqtt else None
+        )
         self.sweeper = ExpirySweeper(
             self.storage, settings, self.access.forget, self.notifications.committed
         )
@@ -51,6 +56,12 @@ class CSERuntime:
         await asyncio.to_thread(migrate.upgrade, self.settings.db)
         await self.storage.write(ensure_cse_base, self.settings)
         await self.notifications.start()
+        if self.mqtt is not None:
+            await self.mqtt.start()
+            try:
+                await asyncio.wait_for(self.mqtt.connected.wait(), MQTT_CONNECT_WAIT_SECONDS)
+            except TimeoutError:
+                log.warning("event=mqtt_not_connected_yet broker=%s", self.settings.mqtt)
         self.sweeper.start()
         log.info(
             "event=started cse_id=%s cse_rn=%s db=%s",
@@ -61,6 +72,8 @@ class CSERuntime:
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         await self.notifications.stop()
         await self.storage.close()
 

@@ -30,10 +30,10 @@ class ChangeFeed:
     def forget(self, queue: "asyncio.Queue[Change]") -> None:
         self._listeners.discard(queue)
 
-    def publish(self, kind: str, resource: Resource, representation: dict[str, Any]) -> None:
+    def publish(self, kind: str, resource: Resource) -> None:
         if not self._listeners:
             return
-        change = Change(kind, resource, representation)
+        change = Change(kind, resource, resource.representation())
         for queue in self._listeners:
             if queue.full():
                 queue.get_nowait()

@@ -18,7 +18,15 @@ SERVE_OPTIONS = (
     ("--admin-originator", str, "originator with full access", "CAdmin"),
     ("--workers", int, "number of worker processes", "1"),
     ("--log-level", str, "debug, info, warning or error", "info"),
+    ("--mqtt", str, "MQTT broker URL, mqtt://host:port or mqtts://host:port", "no MQTT"),
+    ("--mqtt-username", str, "MQTT user name", "none"),
+    ("--mqtt-password", str, "MQTT password", "none"),
+    ("--mqtt-ca-file", str, "CA certificates to verify an mqtts:// broker", "system"),
+    ("--mqtt-cert-file", str, "client certificate for mqtts://", "none"),
+    ("--mqtt-key-file", str, "client key for mqtts://", "none"),
+    ("--mqtt-share-group", str, "MQTT 5 shared subscription group of the workers", "citycse"),
 )
+FLAGS = (("--mqtt-tls-insecure", "do not verify the mqtts:// broker's certificate"),)
 
 
 def _env_name(option: str) -> str:
@@ -34,11 +42,19 @@ def _add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] | None 
                 default=None,
                 help=f"{help_text} (env {_env_name(option)}; default {default})",
             )
+    if names is None:
+        for option, help_text in FLAGS:
+            parser.add_argument(
+                option,
+                action="store_true",
+                default=None,
+                help=f"{help_text} (env {_env_name(option)})",
+            )
 
 
 def _export(args: argparse.Namespace) -> Settings:
     """Command-line options win over the environment; workers read the environment."""
-    for option, *_ in SERVE_OPTIONS:
+    for option, *_ in (*SERVE_OPTIONS, *FLAGS):
         value = getattr(args, option.lstrip("-").replace("-", "_"), None)
         if value is not None:
             os.environ[_env_name(option)] = str(value)

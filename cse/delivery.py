@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -34,7 +35,22 @@ HTTP_SCHEMES = ("http://", "https://")
 
 
 class DeliveryFailed(Exception):
-    pass
+    """The target did not take the notification."""
+
+
+class Refused(DeliveryFailed):
+    """The target answered that the subscriber may not notify it (4101/4103, HTTP 403)."""
+
+
+Transport = Callable[[str, str, dict[str, Any], str], Awaitable[None]]
+
+
+def _check_answer(response: httpx.Response, target: str) -> None:
+    rsc = response.headers.get("x-m2m-rsc", "")
+    if response.status_code == 403 or rsc in ("4101", "4103"):
+        raise Refused(f"{target} refused: HTTP {response.status_code} rsc {rsc or '-'}")
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(f"HTTP {response.status_code}")
 
 
 class NotificationService:
@@ -50,6 +66,25 @@ class NotificationService:
         self._outcome_ready = asyncio.Event()
         self._pickup_waiters: set[asyncio.Event] = set()
         self._tasks: list[asyncio.Task] = []
+        self._transports: dict[str, Transport] = {}
+
+    def register_transport(self, scheme: str, transport: "Transport") -> None:
+        """Deliver to `scheme://` URLs through another binding (MQTT)."""
+        self._transports[scheme] = transport
+
+    def _can_send(self, url: str) -> bool:
+        return url.startswith(HTTP_SCHEMES) or url.split("://", 1)[0] in self._transports
+
+    async def _send(self, url: str, target: str, body: dict[str, Any], rqi: str) -> None:
+        """Send one notification; raises DeliveryFailed or a transport error on failure."""
+        if url.startswith(HTTP_SCHEMES):
+            response = await self._post(url, body, rqi)
+            _check_answer(response, target)
+            return
+        transport = self._transports.get(url.split("://", 1)[0])
+        if transport is None:
+            raise DeliveryFailed(f"no transport for {url}")
+        await transport(url, target, body, rqi)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -98,36 +133,29 @@ class NotificationService:
             target = normalize_target(raw, self.settings)
             if target == creator:
                 continue
-            if is_url(target) and not target.startswith(HTTP_SCHEMES):
+            if is_url(target) and not self._can_send(target):
                 raise BadRequest(
                     f"notification target {raw!r}: this CSE has no transport for "
-                    "its scheme (mqtt:// needs the MQTT binding)"
+                    "its scheme (mqtt:// needs the MQTT binding, --mqtt)"
                 )
             urls = await self._urls_for(target)
             if not urls:
                 continue  # an AE without a point of access is not verified, it polls
-            await self._verify(urls[0], body, raw)
+            await self._verify(urls[0], target, body, raw)
 
-    async def _verify(self, url: str, body: dict[str, Any], raw: str) -> None:
+    async def _verify(self, url: str, target: str, body: dict[str, Any], raw: str) -> None:
         try:
-            response = await self._post(url, body, outbox.new_request_id())
-        except httpx.HTTPError as exc:
+            await self._send(url, target, body, outbox.new_request_id())
+        except Refused:
+            raise M2MError(
+                f"notification target {raw} refused the subscription",
+                RSC.SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE,
+            ) from None
+        except (httpx.HTTPError, DeliveryFailed, OSError, TimeoutError) as exc:
             raise M2MError(
                 f"verification of notification target {raw} failed: {exc}",
                 RSC.SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
             ) from None
-        rsc = response.headers.get("x-m2m-rsc", "")
-        if response.status_code == 403 or rsc in ("4101", "4103"):
-            raise M2MError(
-                f"notification target {raw} refused the subscription",
-                RSC.SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE,
-            )
-        if not 200 <= response.status_code < 300:
-            raise M2MError(
-                f"notification target {raw} answered the verification with HTTP "
-                f"{response.status_code}",
-                RSC.SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
-            )
 
     # -- delivery ----------------------------------------------------------------------
 
@@ -137,7 +165,7 @@ class NotificationService:
         ae = await self.storage.read(repository.get_by_ri, target)
         if ae is None or not ae.attrs.get("rr"):
             return []
-        return [p for p in ae.attrs.get("poa", []) if p.startswith(HTTP_SCHEMES)]
+        return [p for p in ae.attrs.get("poa", []) if is_url(p) and self._can_send(p)]
 
     async def _post(self, url: str, body: dict[str, Any], rqi: str) -> httpx.Response:
         assert self._client is not None
@@ -212,10 +240,8 @@ class NotificationService:
                 for item in batch:
                     self._outcome("pickup", item, "")
                 return True
-            response = await self._post(urls[0], body, first.rqi)
-            if not 200 <= response.status_code < 300:
-                raise DeliveryFailed(f"HTTP {response.status_code}")
-        except (httpx.HTTPError, DeliveryFailed, OSError) as exc:
+            await self._send(urls[0], target, body, first.rqi)
+        except (httpx.HTTPError, DeliveryFailed, OSError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             if now() - first.created > self.settings.notification_retry_seconds:
                 for item in batch:

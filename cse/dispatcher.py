@@ -101,7 +101,7 @@ class Dispatcher:
     def _committed(self, kind: str, resource: Resource, produced: events.Produced) -> None:
         if produced.notifications:
             self.notifications.committed()
-        self.changes.publish(kind, resource, resource.representation())
+        self.changes.publish(kind, resource)
 
     # -- entry point -------------------------------------------------------------------
 

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     notification_backoff_max_seconds: float = 30.0
     notification_retention_seconds: float = 86400.0
     polling_channel_timeout_seconds: float = 30.0
+    mqtt: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: str | None = None
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
+    mqtt_tls_insecure: bool = False
+    mqtt_share_group: str = "citycse"
+    mqtt_client_id: str | None = None
 
     @property
     def csi(self) -> str:
