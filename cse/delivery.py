@@ -15,6 +15,8 @@ import httpx
 import orjson
 
 from cse import outbox
+from cse.access import AccessControl
+from cse.constants import Permission
 from cse.constants import ResponseStatusCode as RSC
 from cse.errors import BadRequest, M2MError
 from cse.events import normalize_target, subscription_reference
@@ -118,9 +120,12 @@ class NotificationService:
 
     # -- verification (TS-0004 7.5.1.2.3) ----------------------------------------------
 
-    async def verify_targets(self, subscription: Resource, originator: str) -> None:
-        """Send the verification request to each target that is not the subscriber itself;
-        an unreachable target or a refusal fails the subscription's create."""
+    async def verify_targets(
+        self, subscription: Resource, originator: str, access: AccessControl
+    ) -> None:
+        """Check every target that is not the subscriber itself (TS-0004 7.4.8.2.1): an AE
+        of this CSE must grant the subscriber NOTIFY (else 4101); a reachable target gets
+        the verification request, and an unreachable one or a refusal fails the create."""
         creator = normalize_target(originator, self.settings)
         body = {
             "m2m:sgn": {
@@ -138,10 +143,26 @@ class NotificationService:
                     f"notification target {raw!r}: this CSE has no transport for "
                     "its scheme (mqtt:// needs the MQTT binding, --mqtt)"
                 )
+            if not is_url(target):
+                await self._check_notify_privilege(target, originator, raw, access)
             urls = await self._urls_for(target)
-            if not urls:
-                continue  # an AE without a point of access is not verified, it polls
-            await self._verify(urls[0], target, body, raw)
+            if urls:
+                await self._verify(urls[0], target, body, raw)
+
+    async def _check_notify_privilege(
+        self, target: str, originator: str, raw: str, access: AccessControl
+    ) -> None:
+        ae = await self.storage.read(repository.get_by_ri, target)
+        if ae is None:
+            raise M2MError(
+                f"notification target {raw} is not an AE of this CSE",
+                RSC.SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
+            )
+        if not await access.allowed(originator, ae, Permission.NOTIFY):
+            raise M2MError(
+                f"{originator} has no NOTIFY privilege on notification target {raw}",
+                RSC.SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE,
+            )
 
     async def _verify(self, url: str, target: str, body: dict[str, Any], raw: str) -> None:
         try:

@@ -152,4 +152,4 @@ class SubscriptionSpec(ResourceSpec):
         check_subscription(ctx.content)
 
     async def verify_create(self, ctx: CreateContext, services: Any) -> None:
-        await services.notifications.verify_targets(ctx.resource, ctx.originator)
+        await services.notifications.verify_targets(ctx.resource, ctx.originator, services.access)

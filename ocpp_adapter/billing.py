@@ -1,0 +1,115 @@
+"""E-wallet billing: prices, session cost from meter samples, hold and refund.
+
+Pure functions on Decimal money, so billing is testable without a charger or a socket.
+Energy is priced interval by interval at the tariff in force, by the timestamps the charger
+put in its messages (not by when they arrived): a session queued offline during a surge
+window is still priced as a surge session."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+WH_PER_KWH = Decimal(1000)
+
+
+def money(value: Decimal | str | int) -> Decimal:
+    """A money amount rounded to cents (half up)."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class SurgeWindow:
+    start: float
+    end: float
+    factor: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    price_per_kwh: Decimal
+    surges: tuple[SurgeWindow, ...] = field(default_factory=tuple)
+
+    def factor_at(self, moment: float) -> Decimal:
+        """The highest surge factor in force at `moment` (1 outside every window)."""
+        factors = [w.factor for w in self.surges if w.start <= moment < w.end]
+        return max(factors, default=Decimal(1))
+
+    def boundaries(self, start: float, end: float) -> list[float]:
+        """Times in (start, end) where the price may change."""
+        edges = {t for w in self.surges for t in (w.start, w.end) if start < t < end}
+        return sorted(edges)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    timestamp: float
+    wh: Decimal
+
+
+def interval_cost(tariff: Tariff, first: MeterSample, second: MeterSample) -> Decimal:
+    """The unrounded cost of the energy between two samples. Within the interval the power
+    is taken as constant, so energy is split across price changes in proportion to time.
+    A register that went down (meter reset) delivered no energy in that interval."""
+    energy = second.wh - first.wh
+    if energy <= 0:
+        return Decimal(0)
+    duration = Decimal(str(second.timestamp - first.timestamp))
+    if duration <= 0:
+        return energy / WH_PER_KWH * tariff.price_per_kwh * tariff.factor_at(second.timestamp)
+    cost = Decimal(0)
+    points = [first.timestamp, *tariff.boundaries(first.timestamp, second.timestamp),
+              second.timestamp]
+    for start, end in zip(points, points[1:], strict=False):
+        share = Decimal(str(end - start)) / duration
+        cost += energy * share / WH_PER_KWH * tariff.price_per_kwh * tariff.factor_at(start)
+    return cost
+
+
+def ordered_samples(samples: Iterable[MeterSample]) -> list[MeterSample]:
+    """Samples by time; a retransmitted sample (same time and value) counts once."""
+    unique = {(s.timestamp, s.wh): s for s in samples}
+    return [unique[key] for key in sorted(unique)]
+
+
+def energy_wh(samples: Sequence[MeterSample]) -> Decimal:
+    """Energy delivered: the sum of the register's increases (resets are not negative)."""
+    ordered = ordered_samples(samples)
+    return sum(
+        (max(b.wh - a.wh, Decimal(0)) for a, b in zip(ordered, ordered[1:], strict=False)),
+        Decimal(0),
+    )
+
+
+def session_cost(tariff: Tariff, samples: Iterable[MeterSample]) -> Decimal:
+    ordered = ordered_samples(samples)
+    total = sum(
+        (interval_cost(tariff, a, b) for a, b in zip(ordered, ordered[1:], strict=False)),
+        Decimal(0),
+    )
+    return money(total)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    cost: Decimal
+    """What the energy cost at the tariff."""
+    charged: Decimal
+    """What the wallet pays: the cost, but never more than the hold."""
+    refund: Decimal
+    """The unused part of the hold, returned to the wallet (the paper's `extra`)."""
+
+
+def settle(hold: Decimal, cost: Decimal) -> Settlement:
+    hold = money(hold)
+    charged = min(money(cost), hold)
+    return Settlement(cost=money(cost), charged=charged, refund=hold - charged)
+
+
+def hold_amount(balance: Decimal, requested: Decimal | None) -> Decimal:
+    """The amount held at start: what was asked for, never more than the balance;
+    the whole balance when nothing was asked for."""
+    balance = money(balance)
+    if requested is None:
+        return max(balance, Decimal(0))
+    return max(min(money(requested), balance), Decimal(0))
