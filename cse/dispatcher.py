@@ -274,7 +274,7 @@ class Dispatcher:
         )
         if "cr" in attrs:
             attrs["cr"] = originator
-        resource.rn = attrs.pop("rn", None) or spec.default_rn(resource)
+        resource.rn = attrs.pop("rn") if "rn" in attrs else spec.default_rn(resource)
         resource.srn = f"{parent.srn}/{resource.rn}"
         return resource
 

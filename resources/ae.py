@@ -77,14 +77,18 @@ class AESpec(ResourceSpec):
         resource.ri = aei
         resource.owner = aei
         resource.attrs["aei"] = aei
-        if "rn" not in ctx.content:
+        if ctx.content.get("rn") is None:
             resource.rn = aei
             resource.srn = f"{ctx.parent.srn}/{aei}"
 
     def create_in_transaction(self, conn: Connection, ctx: CreateContext) -> None:
+        taken = AlreadyRegistered(f"an AE with AE-ID {ctx.resource.ri} is already registered")
         if repository.exists_ri(conn, ctx.resource.ri):
-            raise AlreadyRegistered(f"an AE with AE-ID {ctx.resource.ri} is already registered")
-        repository.insert_resource(conn, ctx.resource)
+            raise taken
+        try:
+            repository.insert_resource(conn, ctx.resource)
+        except repository.IdentifierTaken:
+            raise taken from None
 
     def prepare_update(self, ctx: UpdateContext) -> None:
         srv = ctx.content.get("srv")

@@ -39,6 +39,10 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+class IdentifierTaken(Conflict):
+    """The resource ID is in use (for an AE: the AE-ID is already registered)."""
+
+
 def resource_from_row(row: Sequence[Any]) -> Resource:
     """A Resource from a row of RESOURCE_COLUMNS (a Row or a plain driver tuple)."""
     ri, ty, rn, pi, srn, owner, ct, lt, et, expires, st, cni, cbs, cs, acpi, doc = row[:16]
@@ -173,11 +177,14 @@ def exists_ri(conn: Connection, ri: str) -> bool:
 
 
 def insert_resource(conn: Connection, resource: Resource) -> None:
-    """Insert a resource and its labels; a taken structured path is 4105 (atomic)."""
+    """Insert a resource and its labels. The unique constraints make clashes atomic: a taken
+    structured path is 4105 (name clash), a taken resource ID raises IdentifierTaken."""
     try:
         _execute(conn, _INSERT, _values(resource))
     except (IntegrityError, sqlite3.IntegrityError) as exc:
-        raise Conflict(f"a resource named '{resource.rn}' already exists here") from exc
+        if "srn" in str(getattr(exc, "orig", exc)):
+            raise Conflict(f"a resource named '{resource.rn}' already exists here") from exc
+        raise IdentifierTaken(f"resource ID {resource.ri} is taken") from exc
     if resource.lbl:
         conn.execute(_INSERT_LABELS, [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)])
 
