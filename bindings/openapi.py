@@ -10,25 +10,27 @@ from typing import Any
 from bindings.http import http_status
 from bindings.openapi_schemas import (
     CREATE_EXAMPLES,
-    LONG_TYPE_NAMES,
     TIMESTAMP_PATTERN,
-    TYPE_NAMES,
     UPDATE_EXAMPLES,
     attribute_doc,
     component_schemas,
+    long_type_name,
+    type_list,
+    type_name,
 )
 from cse.attributes import Kind
 from cse.constants import SUPPORTED_RELEASES, ResourceType, ResultContent
 from cse.constants import ResponseStatusCode as RSC
-from cse.discovery import FILTER_NAMES
+from cse.discovery import FILTER_NAMES, MAX_INT
 from cse.dispatcher import CREATE_RCN, DELETE_RCN, RETRIEVE_RCN, UPDATE_RCN
 from cse.settings import Settings
+from resources.base import MAX_NAME
 from resources.registry import SPECS
 
 JSON = dict[str, Any]
 
 API_VERSION = "0.1.0"
-RELEASES = sorted(SUPPORTED_RELEASES, key=lambda r: (len(r), r))
+RELEASES = sorted(SUPPORTED_RELEASES)
 SUCCESS = {
     "retrieve": (200, RSC.OK),
     "create": (201, RSC.CREATED),
@@ -97,7 +99,7 @@ def _header_parameters() -> JSON:
             "required": True,
             "description": "**From**: the originator of the request, e.g. the AE-ID of a "
             "registered AE (Ccharger-0042) or the admin originator.",
-            "schema": {"type": "string", "minLength": 1},
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
             "example": "CAdmin",
         },
         "OriginOnCreate": {
@@ -108,7 +110,7 @@ def _header_parameters() -> JSON:
             "wants (C... or S...), exactly C or S to have one assigned, or "
             "nothing; the CSE answers with the AE's `aei`, the originator to "
             "use from then on. Required for every other create.",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "maxLength": MAX_NAME},
             "example": "CAdmin",
         },
         "RequestIdentifier": {
@@ -169,7 +171,7 @@ def _timestamp_query(name: str, long_name: str, meaning: str) -> JSON:
 
 
 def _int_query(name: str, long_name: str, meaning: str, enum: list[int] | None = None) -> JSON:
-    schema: JSON = {"type": "integer", "minimum": 0}
+    schema: JSON = {"type": "integer", "minimum": 0, "maximum": MAX_INT}
     if enum is not None:
         schema = {"type": "integer", "enum": enum}
     return {
@@ -256,9 +258,8 @@ def _query_parameters() -> JSON:
         "ty": _list_query(
             "ty",
             "resourceType",
-            "match resources of any of these types (1 ACP, 2 AE, 3 container, "
-            "4 contentInstance, 5 CSEBase).",
-            {"type": "integer", "minimum": 0},
+            f"match resources of any of these types ({type_list()}).",
+            {"type": "integer", "minimum": 0, "maximum": MAX_INT},
             [3, 4],
         ),
         "lbl": _list_query(
@@ -420,7 +421,7 @@ def _common_headers(origin: str = "Origin") -> list[JSON]:
 
 
 def _retrieve(op_id: str, tag: str, summary: str, types: list[int], discovery: bool = True) -> JSON:
-    bodies = [f"{TYPE_NAMES[ty]}Resource" for ty in types]
+    bodies = [f"{type_name(ty)}Resource" for ty in types]
     params = _common_headers() + [_ref("parameters", "RcnRetrieve")]
     description = (
         "RETRIEVE (GET). Returns the resource (rcn=1), optionally with its "
@@ -454,14 +455,13 @@ def _retrieve(op_id: str, tag: str, summary: str, types: list[int], discovery: b
 def _create(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
     content: JSON = {}
     for ty in types:
-        name = TYPE_NAMES[ty]
-        content[f"application/json;ty={ty}"] = {
-            "schema": _ref("schemas", f"{name}CreateRequest"),
-            "examples": {
-                name: {"summary": f"create a {LONG_TYPE_NAMES[ty]}", "value": CREATE_EXAMPLES[ty]}
-            },
-        }
-    kinds = ", ".join(f"{LONG_TYPE_NAMES[ty]} (ty={ty})" for ty in types)
+        name = type_name(ty)
+        media: JSON = {"schema": _ref("schemas", f"{name}CreateRequest")}
+        if ty in CREATE_EXAMPLES:
+            summary_text = f"create a {long_type_name(ty)}"
+            media["examples"] = {name: {"summary": summary_text, "value": CREATE_EXAMPLES[ty]}}
+        content[f"application/json;ty={ty}"] = media
+    kinds = ", ".join(f"{long_type_name(ty)} (ty={ty})" for ty in types)
     return {
         "operationId": op_id,
         "tags": [tag],
@@ -477,7 +477,7 @@ def _create(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
         "responses": {
             **_success(
                 "create",
-                [f"{TYPE_NAMES[ty]}Resource" for ty in types] + ["URI", "ResourceAndURI"],
+                [f"{type_name(ty)}Resource" for ty in types] + ["URI", "ResourceAndURI"],
                 "Created. The body depends on rcn (none with rcn=0).",
             ),
             **_errors(),
@@ -486,9 +486,9 @@ def _create(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
 
 
 def _update(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
-    names = [TYPE_NAMES[ty] for ty in types]
+    names = [type_name(ty) for ty in types]
     examples = {
-        name: {"summary": f"update a {LONG_TYPE_NAMES[ty]}", "value": UPDATE_EXAMPLES[ty]}
+        name: {"summary": f"update a {long_type_name(ty)}", "value": UPDATE_EXAMPLES[ty]}
         for ty, name in zip(types, names, strict=False)
         if ty in UPDATE_EXAMPLES
     }
@@ -532,7 +532,7 @@ def _delete(op_id: str, tag: str, summary: str, types: list[int]) -> JSON:
         "responses": {
             **_success(
                 "delete",
-                [f"{TYPE_NAMES[ty]}Resource" for ty in types],
+                [f"{type_name(ty)}Resource" for ty in types],
                 "Deleted. No body unless rcn=1.",
             ),
             **_errors(),
@@ -671,7 +671,7 @@ def _description(settings: Settings) -> str:
     base = settings.cse_rn
     csi = settings.cse_id.strip("/")
     types = ", ".join(
-        f"{spec.root} ({LONG_TYPE_NAMES[ty]}, ty={ty})" for ty, spec in sorted(SPECS.items())
+        f"{spec.root} ({long_type_name(ty)}, ty={ty})" for ty, spec in sorted(SPECS.items())
     )
     return f"""\
 citycse speaks the oneM2M HTTP binding (TS-0009). Everything is a **resource** in one tree

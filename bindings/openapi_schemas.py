@@ -9,10 +9,14 @@ from typing import Any
 
 from cse.attributes import Attribute, Kind, Rule
 from cse.constants import ALL_PERMISSIONS, ResourceType
-from resources.base import RESERVED_NAMES
+from resources.base import MAX_LABEL, MAX_NAME, RESERVED_NAMES
 from resources.registry import SPECS
 
 JSON = dict[str, Any]
+
+# Types documented here that may not be registered yet (numbers as in TS-0004 6.3.4.2.1).
+SUBSCRIPTION = 23
+POLLING_CHANNEL = 15
 
 TIMESTAMP_PATTERN = (
     r"^(19|2[0-9])[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
@@ -22,10 +26,7 @@ TIMESTAMP_PATTERN = (
 
 # Long names (TS-0004 8.2.3) and meaning of every short name used in the attribute tables.
 ATTRIBUTE_DOCS: dict[str, tuple[str, str]] = {
-    "ty": (
-        "resourceType",
-        "Resource type: 1 ACP, 2 AE, 3 container, 4 contentInstance, 5 CSEBase.",
-    ),
+    "ty": ("resourceType", "Resource type (see the list in the ty query parameter)."),
     "ri": (
         "resourceID",
         "Identifier assigned by the CSE; addresses the resource unstructured as /{ri}.",
@@ -111,6 +112,34 @@ ATTRIBUTE_DOCS: dict[str, tuple[str, str]] = {
     "cst": ("cseType", "CSE type: 1 IN-CSE, 2 MN-CSE, 3 ASN-CSE."),
     "csi": ("CSE-ID", "SP-relative CSE-ID, e.g. /id-in."),
     "srt": ("supportedResourceType", "Resource types this CSE serves."),
+    "enc": (
+        "eventNotificationCriteria",
+        "Which events notify: net (notificationEventType) 1 update of the resource, "
+        "2 its deletion, 3 creation of a direct child, 4 deletion of a direct child "
+        "(default [1]); atr: only updates of these attributes; chty: only children of "
+        "these types.",
+    ),
+    "nu": (
+        "notificationURI",
+        "Where notifications go: http(s):// or mqtt(s):// URLs, or oneM2M IDs such as "
+        "the AE-ID of the subscriber.",
+    ),
+    "nct": (
+        "notificationContentType",
+        "What a notification carries: 1 all attributes (default), 2 modified "
+        "attributes, 3 resource ID.",
+    ),
+    "exc": (
+        "expirationCounter",
+        "The subscription is deleted after this many notifications.",
+    ),
+    "su": ("subscriberURI", "Told (URL or oneM2M ID) when the subscription is deleted."),
+    "bn": (
+        "batchNotify",
+        "Collect notifications and send num of them at once, or after dur (milliseconds "
+        "or an ISO 8601 duration like PT5S).",
+    ),
+    "ln": ("latestNotify", "Send only the latest of pending notifications."),
 }
 
 # Type-specific meanings where one short name says something different per type.
@@ -179,18 +208,64 @@ PRIVILEGES: JSON = {
     "examples": [{"acr": [{"acor": ["CAdmin", "Cevcs"], "acop": ALL_PERMISSIONS}]}],
 }
 
+EVENT_CRITERIA: JSON = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "net": {
+            "type": "array",
+            "items": {"type": "integer", "enum": [1, 2, 3, 4]},
+            "description": "notificationEventType: 1 update, 2 delete, 3 create of a direct "
+            "child, 4 delete of a direct child.",
+        },
+        "atr": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "attribute: notify updates of these attributes only.",
+        },
+        "chty": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "childResourceType: only children of these types.",
+        },
+    },
+    "examples": [{"net": [3]}],
+}
+
+BATCH_NOTIFY: JSON = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["num"],
+    "properties": {
+        "num": {"type": "integer", "minimum": 1, "description": "number of notifications"},
+        "dur": {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": r"^PT([0-9.]+H)?([0-9.]+M)?([0-9.]+S)?$"},
+            ],
+            "description": "duration: milliseconds, or ISO 8601 like PT5S",
+        },
+    },
+}
+
 # Constraints the resource modules check in code, on top of the table's value kinds.
 REFINEMENTS: dict[tuple[str | None, str], JSON] = {
     (None, "rn"): {
         "minLength": 1,
+        "maxLength": MAX_NAME,
         "pattern": "^[^/]+$",
         "not": {"enum": sorted(RESERVED_NAMES | {".", ".."})},
     },
+    (None, "lbl"): {"items": {"type": "string", "minLength": 1, "maxLength": MAX_LABEL}},
     ("m2m:ae", "api"): {"minLength": 1, "pattern": "^[RN]"},
     ("m2m:ae", "srv"): {"minItems": 1},
     ("m2m:cin", "cnf"): {"pattern": r"^[^/:][^:]*/[^:]*[^/:](:[012](:.*)?)?$"},
     ("m2m:acp", "pv"): PRIVILEGES,
     ("m2m:acp", "pvs"): PRIVILEGES,
+    ("m2m:sub", "enc"): EVENT_CRITERIA,
+    ("m2m:sub", "nu"): {"minItems": 1, "items": {"type": "string", "minLength": 1}},
+    ("m2m:sub", "nct"): {"enum": [1, 2, 3]},
+    ("m2m:sub", "bn"): BATCH_NOTIFY,
 }
 
 # Kinds as JSON Schema, for input (what a request may send).
@@ -215,6 +290,8 @@ TYPE_NAMES: dict[int, str] = {
     ResourceType.CNT: "Container",
     ResourceType.CIN: "ContentInstance",
     ResourceType.ACP: "AccessControlPolicy",
+    SUBSCRIPTION: "Subscription",
+    POLLING_CHANNEL: "PollingChannel",
 }
 
 LONG_TYPE_NAMES: dict[int, str] = {
@@ -223,7 +300,24 @@ LONG_TYPE_NAMES: dict[int, str] = {
     ResourceType.CNT: "container",
     ResourceType.CIN: "contentInstance",
     ResourceType.ACP: "accessControlPolicy",
+    SUBSCRIPTION: "subscription",
+    POLLING_CHANNEL: "pollingChannel",
 }
+
+
+def type_name(ty: int) -> str:
+    """Component name of a type (AE, Container, ...); a new type gets one from its root."""
+    return TYPE_NAMES.get(ty) or SPECS[ty].short_name.upper()
+
+
+def long_type_name(ty: int) -> str:
+    return LONG_TYPE_NAMES.get(ty) or SPECS[ty].root
+
+
+def type_list() -> str:
+    """The resource types this CSE serves, as `1 accessControlPolicy, 2 ...`."""
+    return ", ".join(f"{ty} {long_type_name(ty)}" for ty in sorted(SPECS))
+
 
 # Request bodies a developer can send as they are (the test creates each of them).
 CREATE_EXAMPLES: dict[int, JSON] = {
@@ -254,12 +348,18 @@ CREATE_EXAMPLES: dict[int, JSON] = {
             "pvs": {"acr": [{"acor": ["CAdmin"], "acop": 63}]},
         }
     },
+    SUBSCRIPTION: {
+        "m2m:sub": {"rn": "meter-watch", "nu": ["Ccharger-0042"], "enc": {"net": [3]}, "nct": 1}
+    },
+    POLLING_CHANNEL: {"m2m:pch": {"rn": "inbox"}},
 }
 UPDATE_EXAMPLES: dict[int, JSON] = {
     ResourceType.CSEBASE: {"m2m:cb": {"lbl": ["city:north"]}},
     ResourceType.AE: {"m2m:ae": {"poa": ["http://127.0.0.1:9000"], "rr": True}},
     ResourceType.CNT: {"m2m:cnt": {"mni": 100, "mbs": None}},
     ResourceType.ACP: {"m2m:acp": {"pv": {"acr": [{"acor": ["all"], "acop": 2}]}}},
+    SUBSCRIPTION: {"m2m:sub": {"enc": {"net": [1, 3]}, "nct": 2}},
+    POLLING_CHANNEL: {"m2m:pch": {"lbl": ["polling"]}},
 }
 REPRESENTATION_EXAMPLES: dict[int, JSON] = {
     ResourceType.CSEBASE: {
@@ -329,12 +429,34 @@ REPRESENTATION_EXAMPLES: dict[int, JSON] = {
         },
         "pvs": {"acr": [{"acor": ["CAdmin"], "acop": 63}]},
     },
+    SUBSCRIPTION: {
+        "ty": 23,
+        "ri": "sub45c48cce2e2d7fbd",
+        "rn": "meter-watch",
+        "pi": "cnt8f14e45fceea167a",
+        "ct": "20250101T120000,000000",
+        "lt": "20250101T120000,000000",
+        "nu": ["Ccharger-0042"],
+        "enc": {"net": [3]},
+        "nct": 1,
+        "cr": "Ccharger-0042",
+    },
+    POLLING_CHANNEL: {
+        "ty": 15,
+        "ri": "pch1f0e3dad99908345",
+        "rn": "inbox",
+        "pi": "Ccharger-0042",
+        "ct": "20250101T120000,000000",
+        "lt": "20250101T120000,000000",
+    },
 }
 
 
 def attribute_doc(root: str, name: str) -> tuple[str, str]:
     """(long name, meaning) of a short name; the meaning may be specific to the type."""
     long_name, meaning = ATTRIBUTE_DOCS.get(name, (name, ""))
+    if name == "ty":
+        meaning = f"Resource type: {type_list()}."
     return long_name, TYPE_DOCS.get((root, name), meaning)
 
 
@@ -398,14 +520,14 @@ def representation_schema(ty: int) -> JSON:
         }
     return {
         "type": "object",
-        "title": f"{spec.root} ({LONG_TYPE_NAMES[ty]})",
-        "description": f"A {LONG_TYPE_NAMES[ty]} (ty={ty}) as the CSE returns it: ty, ri, "
+        "title": f"{spec.root} ({long_type_name(ty)})",
+        "description": f"A {long_type_name(ty)} (ty={ty}) as the CSE returns it: ty, ri, "
         "rn, pi, ct and lt always, other attributes when set, unless atrl "
         "(partial retrieve) or rcn=9 (modified attributes) narrows the set. "
         "With rcn=4 or 8 its children appear under their root names "
         '(e.g. "m2m:cnt": [...]).',
         "properties": properties,
-        "examples": [REPRESENTATION_EXAMPLES[ty]],
+        **({"examples": [REPRESENTATION_EXAMPLES[ty]]} if ty in REPRESENTATION_EXAMPLES else {}),
     }
 
 
@@ -469,20 +591,21 @@ def component_schemas() -> JSON:
     contents and their wrapped bodies, plus the non-resource contents."""
     schemas: JSON = {}
     for ty, spec in SPECS.items():
-        name = TYPE_NAMES[ty]
+        name = type_name(ty)
+        representation = REPRESENTATION_EXAMPLES.get(ty)
         schemas[name] = representation_schema(ty)
         schemas[f"{name}Resource"] = wrapped(
             spec.root,
             name,
-            f"Response body carrying a {LONG_TYPE_NAMES[ty]}.",
-            {spec.root: REPRESENTATION_EXAMPLES[ty]},
+            f"Response body carrying a {long_type_name(ty)}.",
+            {spec.root: representation} if representation is not None else None,
         )
         if ty != ResourceType.CSEBASE:
             schemas[f"{name}Create"] = create_schema(ty)
             schemas[f"{name}CreateRequest"] = wrapped(
                 spec.root,
                 f"{name}Create",
-                f"CREATE body of a {LONG_TYPE_NAMES[ty]} (Content-Type application/json;ty={ty}).",
+                f"CREATE body of a {long_type_name(ty)} (Content-Type application/json;ty={ty}).",
                 CREATE_EXAMPLES.get(ty),
             )
         if spec.updatable:
@@ -490,7 +613,7 @@ def component_schemas() -> JSON:
             schemas[f"{name}UpdateRequest"] = wrapped(
                 spec.root,
                 f"{name}Update",
-                f"UPDATE body of a {LONG_TYPE_NAMES[ty]}: only the attributes to change; "
+                f"UPDATE body of a {long_type_name(ty)}: only the attributes to change; "
                 "null deletes an optional attribute.",
                 UPDATE_EXAMPLES.get(ty),
             )

@@ -31,12 +31,15 @@ def _check_string(value: Any) -> bool:
     return isinstance(value, str)
 
 
+MAX_INT = 2**63 - 1
+
+
 def _check_nonneg_int(value: Any) -> bool:
-    return _is_int(value) and value >= 0
+    return _is_int(value) and 0 <= value <= MAX_INT
 
 
 def _check_positive_int(value: Any) -> bool:
-    return _is_int(value) and value > 0
+    return _is_int(value) and 0 < value <= MAX_INT
 
 
 def _check_bool(value: Any) -> bool:
@@ -68,8 +71,8 @@ class Kind(Enum):
     """The value type of an attribute, with the check and the wording of its error."""
 
     STRING = ("a string", _check_string)
-    NONNEG_INT = ("a non-negative integer", _check_nonneg_int)
-    POSITIVE_INT = ("a positive integer", _check_positive_int)
+    NONNEG_INT = ("a non-negative integer below 2^63", _check_nonneg_int)
+    POSITIVE_INT = ("a positive integer below 2^63", _check_positive_int)
     BOOL = ("a boolean", _check_bool)
     STRING_LIST = ("a list of strings", _check_string_list)
     TIMESTAMP = ("a timestamp", _check_timestamp)

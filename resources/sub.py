@@ -32,7 +32,8 @@ NCT_RESOURCE_ID = 3
 SUPPORTED_NCT = frozenset({NCT_ALL, NCT_MODIFIED, NCT_RESOURCE_ID})
 
 _URL = re.compile(r"^(https?|mqtts?)://[^\s/?#]+(/[^\s]*)?$")
-_ID = re.compile(r"^(//[^\s/]+)?(/[^\s/]+)?/?[^\s/][^\s]*$")
+# An AE-ID (C.../S...), or an SP-relative or absolute ID (/cse-id/..., //sp/cse-id/...).
+_ID = re.compile(r"^([CS][\w.\-:~]*|//?[\w.\-:~]+(/[\w.\-:~]+)*)$")
 _DURATION = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
 
 
@@ -48,7 +49,10 @@ def check_target(name: str, target: Any) -> None:
         if not is_url(target):
             raise BadRequest(f"m2m:sub: {name} entry {target!r} is not a valid URL")
     elif not _ID.match(target):
-        raise BadRequest(f"m2m:sub: {name} entry {target!r} is neither a URL nor a oneM2M ID")
+        raise BadRequest(
+            f"m2m:sub: {name} entry {target!r} is neither a URL nor a oneM2M ID "
+            "(an AE-ID starting with C or S, or /<cse-id>/...)"
+        )
 
 
 def _int_list(name: str, value: Any, allowed: frozenset[int] | None = None) -> None:
