@@ -1,6 +1,7 @@
 """oneM2M timestamps (TS-0004 6.3.3): ISO 8601 basic format, UTC."""
 
 import time
+from functools import lru_cache
 from datetime import UTC, datetime
 
 from cse.errors import BadRequest
@@ -12,6 +13,7 @@ def now() -> float:
     return time.time()
 
 
+@lru_cache(maxsize=65536)
 def to_timestamp(epoch: float) -> str:
     """Format epoch seconds as `20141003T112032,123456`."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%dT%H%M%S,%f")
