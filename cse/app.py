@@ -21,6 +21,8 @@ from cse.dispatcher import Dispatcher
 from cse.expiry import ExpirySweeper
 from cse.settings import Settings
 from cse.storage import Storage, repository
+from ocpp_adapter.cse_client import InProcessClient
+from ocpp_adapter.server import OcppAdapter, config_from_settings
 
 log = logging.getLogger("citycse")
 
@@ -48,6 +50,7 @@ class CSERuntime:
         self.sweeper = ExpirySweeper(
             self.storage, settings, self.access.forget, self.notifications.committed
         )
+        self.ocpp: OcppAdapter | None = None  # when settings.ocpp_port is set
 
     async def _load_policies(self, ris: list[str]):  # noqa: ANN202
         return await self.storage.read(repository.get_many, ris)
@@ -63,6 +66,8 @@ class CSERuntime:
             except TimeoutError:
                 log.warning("event=mqtt_not_connected_yet broker=%s", self.settings.mqtt)
         self.sweeper.start()
+        if self.settings.ocpp_port is not None:
+            await self._start_ocpp()
         log.info(
             "event=started cse_id=%s cse_rn=%s db=%s",
             self.settings.cse_id,
@@ -70,7 +75,14 @@ class CSERuntime:
             self.storage.url.split("://", 1)[0],
         )
 
+    async def _start_ocpp(self) -> None:
+        client = InProcessClient(self.dispatcher)
+        self.ocpp = OcppAdapter(config_from_settings(self.settings), client)
+        await self.ocpp.start()
+
     async def stop(self) -> None:
+        if self.ocpp is not None:
+            await self.ocpp.stop()
         await self.sweeper.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()

@@ -7,6 +7,7 @@ import sys
 
 from cse import migrate
 from cse.settings import Settings
+from ocpp_adapter.manage import add_commands
 
 SERVE_OPTIONS = (
     ("--host", str, "address to listen on", "127.0.0.1"),
@@ -25,6 +26,11 @@ SERVE_OPTIONS = (
     ("--mqtt-cert-file", str, "client certificate for mqtts://", "none"),
     ("--mqtt-key-file", str, "client key for mqtts://", "none"),
     ("--mqtt-share-group", str, "MQTT 5 shared subscription group of the workers", "citycse"),
+    ("--ocpp-port", int, "OCPP-J port of the built-in OCPP adapter", "no OCPP adapter"),
+    ("--ocpp-host", str, "address the OCPP adapter listens on", "127.0.0.1"),
+    ("--ocpp-path", str, "URL path before /<chargePointId>", "/ocpp"),
+    ("--ocpp-unknown-chargers", str, "accept, pending or reject unknown chargers", "accept"),
+    ("--ocpp-min-balance", str, "wallet balance below which a card is Blocked", "1.00"),
 )
 FLAGS = (("--mqtt-tls-insecure", "do not verify the mqtts:// broker's certificate"),)
 
@@ -74,6 +80,9 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _export(args)
+    if settings.ocpp_port is not None and settings.workers > 1:
+        print("citycse: --ocpp-port needs --workers 1 (or run `citycse ocpp`)", file=sys.stderr)
+        raise SystemExit(2)
     _upgrade_or_exit(settings)
     uvicorn.run(
         "cse.app:create_app",
@@ -106,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade_parser = db_commands.add_parser("upgrade", help="apply the schema migrations")
     _add_options(upgrade_parser, ("--db",))
     upgrade_parser.set_defaults(handler=db_upgrade)
+    add_commands(commands)
     return parser
 
 

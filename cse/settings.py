@@ -1,5 +1,6 @@
 """All configuration in one object; every field is also an environment variable CITYCSE_<NAME>."""
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field
@@ -39,6 +40,13 @@ class Settings(BaseSettings):
     mqtt_tls_insecure: bool = False
     mqtt_share_group: str = "citycse"
     mqtt_client_id: str | None = None
+    # OCPP adapter (ocpp_adapter/): started inside the CSE process when ocpp_port is set
+    ocpp_port: int | None = None
+    ocpp_host: str = "127.0.0.1"
+    ocpp_path: str = "/ocpp"
+    ocpp_unknown_chargers: str = "accept"
+    ocpp_min_balance: Decimal = Decimal("1.00")
+    ocpp_heartbeat_seconds: int = 300
 
     @property
     def csi(self) -> str:

@@ -1,8 +1,8 @@
 """oneM2M timestamps (TS-0004 6.3.3): ISO 8601 basic format, UTC."""
 
 import time
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from cse.errors import BadRequest
 

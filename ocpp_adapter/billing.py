@@ -58,8 +58,11 @@ def interval_cost(tariff: Tariff, first: MeterSample, second: MeterSample) -> De
     if duration <= 0:
         return energy / WH_PER_KWH * tariff.price_per_kwh * tariff.factor_at(second.timestamp)
     cost = Decimal(0)
-    points = [first.timestamp, *tariff.boundaries(first.timestamp, second.timestamp),
-              second.timestamp]
+    points = [
+        first.timestamp,
+        *tariff.boundaries(first.timestamp, second.timestamp),
+        second.timestamp,
+    ]
     for start, end in zip(points, points[1:], strict=False):
         share = Decimal(str(end - start)) / duration
         cost += energy * share / WH_PER_KWH * tariff.price_per_kwh * tariff.factor_at(start)

@@ -1,0 +1,156 @@
+"""Fixtures for the OCPP adapter: a real citycse server with --ocpp-port, charge points
+built on the `ocpp` package over real websockets, and the management CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from websockets.asyncio.client import connect
+
+from tests.conftest import postgres_or_skip
+from tests.support.client import M2M
+from tests.support.server import (
+    Database,
+    Server,
+    clean_env,
+    free_port,
+    make_database,
+    start_server,
+    tmpdir,
+)
+
+OCPP_PATH = "/ocpp"
+
+
+@dataclass
+class OcppCSE:
+    """A running citycse with the OCPP adapter, and how to reach both sides."""
+
+    server: Server
+    db: Database
+    ocpp_port: int
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def ocpp_url(self, cp_id: str) -> str:
+        return f"ws://127.0.0.1:{self.ocpp_port}{OCPP_PATH}/{cp_id}"
+
+    def admin(self) -> M2M:
+        return M2M(self.base_url, origin=self.server.admin)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "cse", *args, "--cse-url", self.base_url]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=60, env=clean_env()
+        )
+        if check:
+            assert done.returncode == 0, f"{command} failed: {done.stderr}"
+        return done
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def restart(self) -> None:
+        self.server.stop()
+        self.server = start_server(self.db, extra_args=self._args())
+
+    def _args(self) -> list[str]:
+        return ["--ocpp-port", str(self.ocpp_port), *self.extra]
+
+
+def launch_ocpp(backend: str, extra: list[str] | None = None) -> OcppCSE:
+    if backend == "postgresql":
+        postgres_or_skip()
+    workdir = tmpdir()
+    db = make_database(backend, workdir)
+    cse = OcppCSE(server=None, db=db, ocpp_port=free_port(), extra=list(extra or []))  # type: ignore[arg-type]
+    cse.server = start_server(db, extra_args=cse._args())
+    return cse
+
+
+def shutdown_ocpp(cse: OcppCSE) -> None:
+    cse.server.stop()
+    try:
+        cse.db.drop()
+    finally:
+        shutil.rmtree(cse.db.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ocpp_cse() -> Iterator[OcppCSE]:
+    """One citycse (SQLite) with the adapter for a test module; tariff 0.30 per kWh."""
+    cse = launch_ocpp("sqlite")
+    cse.cli("tariff", "set", "--price-per-kwh", "0.30")
+    yield cse
+    shutdown_ocpp(cse)
+
+
+@pytest.fixture
+def fresh_ocpp_cse() -> Iterator[OcppCSE]:
+    """A citycse of its own, for tests that stop and restart it."""
+    cse = launch_ocpp("sqlite")
+    cse.cli("tariff", "set", "--price-per-kwh", "0.30")
+    yield cse
+    shutdown_ocpp(cse)
+
+
+class TestChargePoint(ChargePoint):
+    """The charge point side: records what the central system asks of it."""
+
+    __test__ = False
+
+    def __init__(self, cp_id: str, connection: Any) -> None:
+        super().__init__(cp_id, connection, response_timeout=15)
+        self.remote_stops: asyncio.Queue[int] = asyncio.Queue()
+
+    @on("RemoteStopTransaction")
+    async def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
+        self.remote_stops.put_nowait(transaction_id)
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    async def send(self, payload: Any) -> Any:
+        return await self.call(payload, suppress=False)
+
+    async def boot(self) -> str:
+        result = await self.send(
+            call.BootNotification(charge_point_model="T1", charge_point_vendor="TestCo")
+        )
+        return result.status
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@contextlib.asynccontextmanager
+async def charge_point(
+    cse: OcppCSE, cp_id: str, password: str | None = None
+) -> AsyncIterator[TestChargePoint]:
+    headers = basic_auth(cp_id, password) if password is not None else None
+    async with connect(
+        cse.ocpp_url(cp_id), subprotocols=["ocpp1.6"], additional_headers=headers
+    ) as ws:
+        cp = TestChargePoint(cp_id, ws)
+        reader = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
