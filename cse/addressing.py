@@ -36,6 +36,8 @@ def _cse_relative(to: str, cse_id: str, sp_id: str) -> str:
 def parse_target(to: str, cse_id: str, cse_rn: str, sp_id: str) -> Target:
     if not to:
         raise BadRequest("the request has no target (to)")
+    if not to.isprintable():
+        raise NotFound(f"{to!r} does not name a resource (control characters)")
     relative = _cse_relative(to, cse_id, sp_id).strip("/")
     if not relative:
         return Target(cse_id, structured=False)

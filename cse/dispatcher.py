@@ -566,12 +566,30 @@ class Dispatcher:
             raise OperationNotAllowed("the CSEBase cannot be deleted")
         rcn = self._rcn(request, DELETE_RCN, ResultContent.NOTHING)
         await self.require(originator, resource, parent, Permission.DELETE)
-        deleted, produced = await self.storage.write(delete_resource, resource, self.settings)
+        if target.virtual is not None and parent is not None:
+            # `la`/`ol` name whichever instance is newest/oldest when the delete runs.
+            resource, deleted, produced = await self.storage.write(
+                _delete_virtual, parent, target.virtual, self.settings
+            )
+        else:
+            deleted, produced = await self.storage.write(delete_resource, resource, self.settings)
+        if not deleted:
+            raise NotFound(f"{target.key} was deleted by another request")
         for ri, _, _ in deleted:
             self.access.forget(ri)
         self._committed("delete", resource, produced)
         pc = _wrap(resource) if rcn == ResultContent.ATTRIBUTES else None
         return Response(rsc=RSC.DELETED, rqi=request.rqi, rvi=request.rvi, pc=pc)
+
+
+def _delete_virtual(
+    conn: Connection, container: Resource, name: str, settings: Settings
+) -> tuple[Resource, list[tuple[str, int, str | None]], events.Produced]:
+    instance = spec_for(container.ty).resolve_virtual(conn, container, name, now())
+    if instance is None:
+        raise NotFound(f"{container.srn}/{name} does not exist (no instance left)")
+    deleted, produced = delete_resource(conn, instance, settings)
+    return instance, deleted, produced
 
 
 def _create_transaction(
@@ -592,6 +610,8 @@ def delete_resource(
     conn: Connection, resource: Resource, settings: Settings
 ) -> tuple[list[tuple[str, int, str | None]], events.Produced]:
     """Delete a resource with its subtree, tell its subscribers, keep the parent exact."""
+    if not repository.lock_for_delete(conn, resource.ri):
+        return [], events.Produced()
     produced = events.before_deleted(conn, settings, resource)
     deleted = repository.delete_subtree(conn, resource)
     if deleted:

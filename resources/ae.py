@@ -85,6 +85,7 @@ class AESpec(ResourceSpec):
         taken = AlreadyRegistered(f"an AE with AE-ID {ctx.resource.ri} is already registered")
         if repository.exists_ri(conn, ctx.resource.ri):
             raise taken
+        repository.lock_parent(conn, ctx.parent.ri)
         try:
             repository.insert_resource(conn, ctx.resource)
         except repository.IdentifierTaken:

@@ -104,6 +104,7 @@ class ResourceSpec:
         """Checks that need the network (a subscription's verification request)."""
 
     def create_in_transaction(self, conn: Connection, ctx: CreateContext) -> None:
+        repository.lock_parent(conn, ctx.parent.ri)
         repository.insert_resource(conn, ctx.resource)
 
     def prepare_update(self, ctx: UpdateContext) -> None:

@@ -104,7 +104,8 @@ class ContentInstanceSpec(ResourceSpec):
         resource.expires = instance_expiry(resource.et, resource.ct, ctx.parent)
 
     def create_in_transaction(self, conn: Connection, ctx: CreateContext) -> None:
-        st, cni, cbs = repository.bump_container(conn, ctx.parent.ri, ctx.resource.cs or 0)
+        st, cni, cbs, attrs = repository.bump_container(conn, ctx.parent.ri, ctx.resource.cs or 0)
+        ctx.parent.attrs = attrs
         ctx.resource.st = st
         repository.insert_resource(conn, ctx.resource)
         evict_over_limits(conn, ctx.parent, cni, cbs)

@@ -121,9 +121,11 @@ _BUMP = (
     update(resources)
     .where(R.ri == bindparam("target"))
     .values(st=R.st + 1, cni=R.cni + 1, cbs=R.cbs + bindparam("size"))
-    .returning(R.st, R.cni, R.cbs)
+    .returning(R.st, R.cni, R.cbs, R.doc)
 )
 _CHILDREN_OF_TYPE = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER)
+_LOCK_SHARED = select(R.ri).where(R.ri == bindparam("key")).with_for_update(read=True)
+_LOCK_EXCLUSIVE = select(R.ri).where(R.ri == bindparam("key")).with_for_update()
 _EXISTS = select(R.ri).where(R.ri == bindparam("key"))
 
 
@@ -205,12 +207,13 @@ def save_resource(conn: Connection, resource: Resource, labels_changed: bool) ->
             )
 
 
-def bump_container(conn: Connection, ri: str, size: int) -> tuple[int, int, int]:
-    """Count one new instance of `size` bytes in a container; returns its (st, cni, cbs)."""
+def bump_container(conn: Connection, ri: str, size: int) -> tuple[int, int, int, dict[str, Any]]:
+    """Count one new instance of `size` bytes in a container; returns its new (st, cni, cbs)
+    and its attributes as they are now (its limits may have changed since it was read)."""
     row = _first(conn, _BUMP, {"target": ri, "size": size})
     if row is None:
         raise NotFound(f"container {ri} no longer exists")
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], orjson.loads(row[3])
 
 
 def bump_state_tag(conn: Connection, ri: str) -> int:
@@ -247,12 +250,28 @@ def edge_instance(conn: Connection, pi: str, ty: int, now: float, latest: bool) 
     return resource_from_row(row) if row else None
 
 
+def lock_parent(conn: Connection, ri: str) -> None:
+    """Hold the parent of a new resource (a shared lock on PostgreSQL) so that a concurrent
+    delete of the parent either sees the new child or makes this create fail."""
+    if _first(conn, _LOCK_SHARED, {"key": ri}) is None:
+        raise NotFound(f"the parent {ri} no longer exists")
+
+
+def lock_for_delete(conn: Connection, ri: str) -> bool:
+    """Lock a resource that is about to be deleted; False when it is already gone."""
+    return _first(conn, _LOCK_EXCLUSIVE, {"key": ri}) is not None
+
+
 def delete_subtree(conn: Connection, resource: Resource) -> list[tuple[str, int, str | None]]:
-    """Delete a resource and all its descendants; returns (ri, ty, pi) of every row deleted."""
+    """Delete a resource and all its descendants; returns (ri, ty, pi) of every row deleted.
+    The delete repeats until nothing is left, so that children whose creates committed
+    while it waited for their locks are not orphaned."""
     in_subtree = or_(R.srn == resource.srn, subtree_condition(resource.srn))
-    rows = conn.execute(select(R.ri, R.ty, R.pi).where(in_subtree)).all()
-    conn.execute(delete(resources).where(in_subtree))
-    return [(row.ri, row.ty, row.pi) for row in rows]
+    statement = delete(resources).where(in_subtree).returning(R.ri, R.ty, R.pi)
+    deleted: list[tuple[str, int, str | None]] = []
+    while rows := conn.execute(statement).all():
+        deleted.extend((row.ri, row.ty, row.pi) for row in rows)
+    return deleted
 
 
 def set_instance_expiry(conn: Connection, pi: str, ty: int, mia: int | None) -> None:
