@@ -92,6 +92,7 @@ def serve(args: argparse.Namespace) -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=False,
+        proxy_headers=False,
         backlog=4096,
         loop="uvloop",
         http="httptools",

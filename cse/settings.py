@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     expiry_sweep_seconds: float = 1.0
     acp_cache_seconds: float = 2.0
-    db_pool_size: int = 8
+    db_pool_size: int = 16
     notification_timeout_seconds: float = 5.0
     notification_retry_seconds: float = 600.0
     notification_backoff_max_seconds: float = 30.0

@@ -213,8 +213,14 @@ class Storage:
             self._scanners = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-scan")
             self._writer = SQLiteWriter(self._sync_engine, _write_lock_path(url))
         else:
+            # A pool that covers the usual concurrency: overflow connections are closed on
+            # check-in, and reconnecting on every burst cost more than the queries.
             self._async_engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size
+                url, pool_size=pool_size, max_overflow=pool_size // 2
+            )
+            # Reads need no transaction; without AUTOCOMMIT every read paid BEGIN + ROLLBACK.
+            self._autocommit_engine = self._async_engine.execution_options(
+                isolation_level="AUTOCOMMIT"
             )
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -224,7 +230,7 @@ class Storage:
                 return fn(self._inline, *args)
             finally:
                 self._inline.rollback()
-        async with self._async_engine.connect() as conn:
+        async with self._autocommit_engine.connect() as conn:
             return await conn.run_sync(fn, *args)
 
     async def scan(self, fn: Callable[..., T], *args: Any) -> T:
