@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import socket
 import ssl
 import tempfile
 from collections import OrderedDict, deque
@@ -49,9 +50,12 @@ def topic_id(identifier: str) -> str:
 
 
 def id_from_topic(part: str) -> str:
+    """The inverse of `topic_id`: `Cabc` stays, `id-in:Cabc` is `/id-in/Cabc`."""
     if part.startswith(":"):
         return "//" + part[1:].replace(":", "/")
-    return part.replace(":", "/")
+    if ":" in part:
+        return "/" + part.replace(":", "/")
+    return part
 
 
 def _loopback_alias(host: str | None) -> str | None:
@@ -107,11 +111,17 @@ class MqttBinding:
 
     @property
     def request_filters(self) -> list[str]:
-        group = self.settings.mqtt_share_group
-        return [
-            f"$share/{group}//oneM2M/req/+/{self.cse_topic_id}/+",
-            f"$share/{group}//oneM2M/reg_req/+/{self.cse_topic_id}/+",
+        """Plain topic filters for one worker; a shared subscription for several. (Mosquitto
+        does not restore shared subscriptions of a persistent session after it restarts, so
+        a single CSE keeps the plain ones and with them the requests queued meanwhile.)"""
+        filters = [
+            f"/oneM2M/req/+/{self.cse_topic_id}/+",
+            f"/oneM2M/reg_req/+/{self.cse_topic_id}/+",
         ]
+        if self.settings.workers > 1:
+            group = self.settings.mqtt_share_group
+            filters = [f"$share/{group}/{topic}" for topic in filters]
+        return filters
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -191,6 +201,9 @@ class MqttBinding:
         if reason.is_failure:
             log.warning("event=mqtt_connect_refused reason=%s", reason)
             return
+        with contextlib.suppress(OSError, AttributeError):
+            # paho leaves Nagle on: a response written after its PUBACK waited ~40 ms.
+            client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.subscribe([(topic, QOS) for topic in self.request_filters])
         log.info("event=mqtt_connected broker=%s:%d", self.broker.host, self.broker.port)
         self._call_soon(self.connected.set)
@@ -300,7 +313,13 @@ class MqttBinding:
             return
         if request.op == Operation.CREATE and request.ty == ResourceType.AE:
             self._default_point_of_access(request)
-        response = await self.dispatcher.handle(request)
+        if self.settings.workers > 1:
+            # copies of one request may reach different workers: deduplicate in the database
+            response = await self.dispatcher.handle_once(request, sender)
+            if response is None:
+                return
+        else:
+            response = await self.dispatcher.handle(request)
         await self._reply(reply_topic, request.fr, response, sender, remember=request.rqi)
 
     def _check_sender(self, sender: str, fr: str | None) -> None:

@@ -146,4 +146,10 @@ class CSEApplication:
 
 
 def create_app(settings: Settings | None = None) -> CSEApplication:
-    return CSEApplication(settings or Settings())
+    settings = settings or Settings()
+    # Worker processes are spawned fresh: configure logging here too (no-op if already set).
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    return CSEApplication(settings)

@@ -3,6 +3,7 @@
 It resolves the target, applies access control and the resource type's rules, runs the
 storage transaction and builds the response content (`rcn`). Bindings only translate."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ import orjson
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from cse import events, outbox
+from cse import events, outbox, request_log
 from cse.access import AccessControl, is_allowed
 from cse.addressing import Target, parse_target
 from cse.attributes import validate_create, validate_update
@@ -51,6 +52,10 @@ RETRIEVE_RCN = frozenset({1, 4, 5, 6, 7, 8})
 DELETE_RCN = frozenset({0, 1})
 CHILD_RCN = frozenset({4, 5, 6, 8})
 DISCOVERY_CHUNK = 500
+REQUEST_LOG_KEEP_SECONDS = 3600.0
+DUPLICATE_WAIT_SECONDS = 10.0
+DUPLICATE_POLL_SECONDS = 0.05
+REQUEST_LOG_PRUNE_SECONDS = 60.0
 SELF_GOVERNED_TYPES = tuple(ty for ty, spec in SPECS.items() if spec.self_governed)
 KNOWN_ATTRIBUTES = frozenset(name for spec in SPECS.values() for name in spec.attributes)
 
@@ -97,6 +102,7 @@ class Dispatcher:
         self.access = access
         self.notifications = notifications
         self.changes = changes
+        self._last_request_log_prune = 0.0
 
     def _committed(self, kind: str, resource: Resource, produced: events.Produced) -> None:
         if produced.notifications:
@@ -122,6 +128,34 @@ class Dispatcher:
             return Response.error(
                 RSC.INTERNAL_SERVER_ERROR, request.rqi, "internal error", request.rvi
             )
+
+    async def handle_once(self, request: Request, sender: str) -> Response | None:
+        """Execute a request that may be delivered more than once (MQTT QoS 1) exactly once
+        across all workers: a later copy gets the first copy's response (waiting for it while
+        the first copy is still running elsewhere), or None if that never comes."""
+        moment = now()
+        claimed = await self.storage.write(request_log.claim, sender, request.rqi, moment)
+        waited = 0.0
+        while claimed is None and waited < DUPLICATE_WAIT_SECONDS:
+            await asyncio.sleep(DUPLICATE_POLL_SECONDS)
+            waited += DUPLICATE_POLL_SECONDS
+            claimed = await self.storage.read(request_log.reply_of, sender, request.rqi)
+        if claimed is not request_log.CLAIMED:
+            return None if claimed is None else Response(**orjson.loads(claimed))
+        response = await self.handle(request)
+        stored = {
+            "rsc": int(response.rsc),
+            "rqi": response.rqi,
+            "pc": response.pc,
+            "rvi": response.rvi,
+        }
+        await self.storage.write(
+            request_log.record, sender, request.rqi, orjson.dumps(stored).decode()
+        )
+        if moment - self._last_request_log_prune > REQUEST_LOG_PRUNE_SECONDS:
+            self._last_request_log_prune = moment
+            await self.storage.write(request_log.prune, moment - REQUEST_LOG_KEEP_SECONDS)
+        return response
 
     def _check_request(self, request: Request) -> None:
         if request.rvi is None:

@@ -84,7 +84,7 @@ def _send(
     for raw_target in subscription.attrs.get("nu", []):
         target = normalize_target(raw_target, settings)
         due = moment
-        if batch and batch.get("dur") is not None:
+        if batch:
             due = moment + duration_seconds(batch["dur"])
         key = f"{subscription.ri}|{target}"
         outbox.add(
@@ -98,7 +98,7 @@ def _send(
             latest_key=key if latest else None,
             batch_key=key if batch else None,
         )
-        if batch and outbox.pending_count(conn, subscription.ri, target) >= batch["num"]:
+        if batch and outbox.pending_events(conn, subscription.ri, target) >= batch["num"]:
             outbox.make_due(conn, subscription.ri, target, moment)
         produced.notifications += 1
 

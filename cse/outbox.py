@@ -75,15 +75,19 @@ def add(
     latest_key: str | None = None,
     batch_key: str | None = None,
 ) -> None:
+    events = 1
     if latest_key is not None:
-        # latestNotify: a newer notification replaces the ones not yet delivered.
-        conn.execute(
-            delete(notifications).where(
-                N.latest_key == latest_key,
-                N.state.in_((PENDING, AWAITING_PICKUP)),
-                N.lease_until.is_(None),
-            )
+        # latestNotify: a newer notification replaces the ones not yet delivered, and
+        # carries their count (a batch of `num` events is then due with its latest one).
+        superseded = (
+            N.latest_key == latest_key,
+            N.state.in_((PENDING, AWAITING_PICKUP)),
+            N.lease_until.is_(None),
         )
+        events += conn.execute(
+            select(func.coalesce(func.sum(N.events), 0)).where(*superseded)
+        ).scalar_one()
+        conn.execute(delete(notifications).where(*superseded))
     conn.execute(
         insert(notifications).values(
             target=target,
@@ -96,15 +100,17 @@ def add(
             state=state,
             latest_key=latest_key,
             batch_key=batch_key,
+            events=events,
         )
     )
 
 
-def pending_count(conn: Connection, sub_ri: str, target: str) -> int:
+def pending_events(conn: Connection, sub_ri: str, target: str) -> int:
+    """How many events the undelivered notifications of a subscription to a target stand for."""
     return conn.execute(
-        select(func.count())
-        .select_from(notifications)
-        .where(N.sub_ri == sub_ri, N.target == target, N.state == PENDING)
+        select(func.coalesce(func.sum(N.events), 0)).where(
+            N.sub_ri == sub_ri, N.target == target, N.state == PENDING
+        )
     ).scalar_one()
 
 

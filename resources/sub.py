@@ -101,8 +101,9 @@ def check_batch(bn: dict[str, Any]) -> None:
     num = bn.get("num")
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
         raise BadRequest("m2m:sub: bn.num must be a positive integer")
-    if "dur" in bn:
-        duration_seconds(bn["dur"])
+    if "dur" not in bn:
+        raise BadRequest("m2m:sub: bn.dur is mandatory (TS-0004 batchNotify: num and dur)")
+    duration_seconds(bn["dur"])
 
 
 def check_subscription(content: dict[str, Any]) -> None:

@@ -75,6 +75,7 @@ notifications = Table(
     Column("state", Integer, nullable=False),
     Column("latest_key", String(1300), nullable=True),
     Column("batch_key", String(1300), nullable=True),
+    Column("events", Integer, nullable=False, server_default="1"),
     Column("finished", Float, nullable=True),
     Column("error", Text, nullable=True),
 )
@@ -91,3 +92,14 @@ notification_counters = Table(
     Column("retried", BigInteger, nullable=False, default=0),
     Column("dropped", BigInteger, nullable=False, default=0),
 )
+
+request_replies = Table(
+    "request_replies",
+    metadata,
+    Column("originator", String(255), primary_key=True),
+    Column("rqi", String(255), primary_key=True),
+    Column("created", Float, nullable=False),
+    Column("reply", Text, nullable=True),
+)
+
+Index("ix_request_replies_created", request_replies.c.created)
