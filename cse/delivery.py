@@ -20,6 +20,7 @@ from cse.constants import Permission
 from cse.constants import ResponseStatusCode as RSC
 from cse.errors import BadRequest, M2MError
 from cse.events import normalize_target, subscription_reference
+from cse.http_client import PlainHttpClient
 from cse.resource import Resource
 from cse.settings import Settings
 from cse.storage import Storage, repository
@@ -47,12 +48,11 @@ class Refused(DeliveryFailed):
 Transport = Callable[[str, str, dict[str, Any], str], Awaitable[None]]
 
 
-def _check_answer(response: httpx.Response, target: str) -> None:
-    rsc = response.headers.get("x-m2m-rsc", "")
-    if response.status_code == 403 or rsc in ("4101", "4103"):
-        raise Refused(f"{target} refused: HTTP {response.status_code} rsc {rsc or '-'}")
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(f"HTTP {response.status_code}")
+def _check_answer(status: int, rsc: str, target: str) -> None:
+    if status == 403 or rsc in ("4101", "4103"):
+        raise Refused(f"{target} refused: HTTP {status} rsc {rsc or '-'}")
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"HTTP {status}")
 
 
 class NotificationService:
@@ -60,7 +60,8 @@ class NotificationService:
         self.settings = settings
         self.storage = storage
         self.totals = {"delivered": 0, "retried": 0, "dropped": 0}
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # https:// targets
+        self._plain = PlainHttpClient(settings.notification_timeout_seconds)
         self._wake = asyncio.Event()
         self._queues: dict[str, deque[outbox.Notification]] = {}
         self._senders: dict[str, asyncio.Task] = {}
@@ -80,8 +81,8 @@ class NotificationService:
     async def _send(self, url: str, target: str, body: dict[str, Any], rqi: str) -> None:
         """Send one notification; raises DeliveryFailed or a transport error on failure."""
         if url.startswith(HTTP_SCHEMES):
-            response = await self._post(url, body, rqi)
-            _check_answer(response, target)
+            status, rsc = await self._post(url, body, rqi)
+            _check_answer(status, rsc, target)
             return
         transport = self._transports.get(url.split("://", 1)[0])
         if transport is None:
@@ -111,6 +112,7 @@ class NotificationService:
         await self._flush_outcomes()
         if self._client is not None:
             await self._client.aclose()
+        await self._plain.close()
 
     def committed(self) -> None:
         """Called after a transaction that wrote notifications has committed."""
@@ -188,18 +190,20 @@ class NotificationService:
             return []
         return [p for p in ae.attrs.get("poa", []) if is_url(p) and self._can_send(p)]
 
-    async def _post(self, url: str, body: dict[str, Any], rqi: str) -> httpx.Response:
+    async def _post(self, url: str, body: dict[str, Any], rqi: str) -> tuple[int, str]:
+        """POST a notification; returns the HTTP status and the X-M2M-RSC of the answer."""
+        headers = {
+            "X-M2M-Origin": self.settings.csi,
+            "X-M2M-RI": rqi,
+            "X-M2M-RVI": "3",
+            "Content-Type": "application/json",
+        }
+        if url.startswith("http://"):
+            answer = await self._plain.post(url, orjson.dumps(body), headers)
+            return answer.status, answer.headers.get("x-m2m-rsc", "")
         assert self._client is not None
-        return await self._client.post(
-            url,
-            content=orjson.dumps(body),
-            headers={
-                "X-M2M-Origin": self.settings.csi,
-                "X-M2M-RI": rqi,
-                "X-M2M-RVI": "3",
-                "Content-Type": "application/json",
-            },
-        )
+        response = await self._client.post(url, content=orjson.dumps(body), headers=headers)
+        return response.status_code, response.headers.get("x-m2m-rsc", "")
 
     async def _claim_loop(self) -> None:
         last_prune = 0.0

@@ -60,6 +60,9 @@ _COLUMNS = (
 )
 
 
+_INSERT = insert(notifications)  # built once: on a fan-out it runs once per target
+
+
 def new_request_id() -> str:
     return "ntf-" + secrets.token_hex(8)
 
@@ -89,19 +92,23 @@ def add(
         ).scalar_one()
         conn.execute(delete(notifications).where(*superseded))
     conn.execute(
-        insert(notifications).values(
-            target=target,
-            sub_ri=sub_ri,
-            rqi=new_request_id(),
-            body=orjson.dumps(body).decode(),
-            created=created,
-            next_attempt=due,
-            attempts=0,
-            state=state,
-            latest_key=latest_key,
-            batch_key=batch_key,
-            events=events,
-        )
+        _INSERT,
+        {
+            "target": target,
+            "sub_ri": sub_ri,
+            "rqi": new_request_id(),
+            "body": orjson.dumps(body).decode(),
+            "created": created,
+            "next_attempt": due,
+            "lease_until": None,
+            "attempts": 0,
+            "state": state,
+            "latest_key": latest_key,
+            "batch_key": batch_key,
+            "events": events,
+            "finished": None,
+            "error": None,
+        },
     )
 
 
