@@ -30,7 +30,6 @@ from resources.sub import is_url
 log = logging.getLogger("citycse.notifications")
 
 CLAIM_LIMIT = 1000
-LEASE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 60.0
 BACKOFF_FIRST_SECONDS = 0.5
@@ -113,6 +112,11 @@ class NotificationService:
         if self._client is not None:
             await self._client.aclose()
         await self._plain.close()
+
+    def deliver(self, items: list[outbox.Notification]) -> None:
+        """Send notifications leased to this process by a transaction that has committed."""
+        for item in items:
+            self._enqueue(item)
 
     def committed(self) -> None:
         """Called after a transaction that wrote notifications has committed."""
@@ -214,7 +218,7 @@ class NotificationService:
             try:
                 while True:
                     claimed = await self.storage.write(
-                        outbox.claim_due, now(), LEASE_SECONDS, CLAIM_LIMIT
+                        outbox.claim_due, now(), outbox.LEASE_SECONDS, CLAIM_LIMIT
                     )
                     for item in claimed:
                         self._enqueue(item)

@@ -105,7 +105,9 @@ class Dispatcher:
         self._last_request_log_prune = 0.0
 
     def _committed(self, kind: str, resource: Resource, produced: events.Produced) -> None:
-        if produced.notifications:
+        if produced.ready:
+            self.notifications.deliver(produced.ready)
+        if produced.notifications > len(produced.ready):
             self.notifications.committed()
         self.changes.publish(kind, resource)
 

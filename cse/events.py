@@ -35,6 +35,8 @@ class Produced:
 
     notifications: int = 0
     removed_subscriptions: list[str] = field(default_factory=list)
+    ready: list[outbox.Notification] = field(default_factory=list)
+    """Notifications already leased to this process: sent right after the commit."""
 
 
 def normalize_target(target: str, settings: Settings) -> str:
@@ -87,17 +89,25 @@ def _send(
         if batch:
             due = moment + duration_seconds(batch["dur"])
         key = f"{subscription.ri}|{target}"
-        outbox.add(
+        state = _state_for(conn, target)
+        # A plain notification is leased to this process as it is written and handed to
+        # the delivery service after the commit; batched and latest-only ones wait in the
+        # outbox for their turn.
+        send_now = state == outbox.PENDING and not batch and not latest
+        item = outbox.add(
             conn,
             target,
             subscription.ri,
             body,
             moment,
-            _state_for(conn, target),
+            state,
             due,
             latest_key=key if latest else None,
             batch_key=key if batch else None,
+            lease_until=moment + outbox.LEASE_SECONDS if send_now else None,
         )
+        if item is not None:
+            produced.ready.append(item)
         if batch and outbox.pending_events(conn, subscription.ri, target) >= batch["num"]:
             outbox.make_due(conn, subscription.ri, target, moment)
         produced.notifications += 1

@@ -60,7 +60,9 @@ _COLUMNS = (
 )
 
 
-_INSERT = insert(notifications)  # built once: on a fan-out it runs once per target
+_INSERT = insert(notifications).returning(N.id)  # built once: a fan-out runs it per target
+LEASE_SECONDS = 60.0
+"""How long a claimed notification belongs to one process before another may take it."""
 
 
 def new_request_id() -> str:
@@ -77,7 +79,9 @@ def add(
     due: float,
     latest_key: str | None = None,
     batch_key: str | None = None,
-) -> None:
+    lease_until: float | None = None,
+) -> Notification | None:
+    """Write one notification; with `lease_until` it is leased to the caller and returned."""
     events = 1
     if latest_key is not None:
         # latestNotify: a newer notification replaces the ones not yet delivered, and
@@ -91,16 +95,17 @@ def add(
             select(func.coalesce(func.sum(N.events), 0)).where(*superseded)
         ).scalar_one()
         conn.execute(delete(notifications).where(*superseded))
-    conn.execute(
+    rqi = new_request_id()
+    row = conn.execute(
         _INSERT,
         {
             "target": target,
             "sub_ri": sub_ri,
-            "rqi": new_request_id(),
+            "rqi": rqi,
             "body": orjson.dumps(body).decode(),
             "created": created,
             "next_attempt": due,
-            "lease_until": None,
+            "lease_until": lease_until,
             "attempts": 0,
             "state": state,
             "latest_key": latest_key,
@@ -109,6 +114,19 @@ def add(
             "finished": None,
             "error": None,
         },
+    ).first()
+    if lease_until is None:
+        return None
+    return Notification(
+        id=row.id,
+        target=target,
+        sub_ri=sub_ri,
+        rqi=rqi,
+        body=body,
+        created=created,
+        attempts=0,
+        latest_key=latest_key,
+        batch_key=batch_key,
     )
 
 
