@@ -11,15 +11,16 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import orjson
 
 from cse.constants import Operation
-
-if TYPE_CHECKING:
-    from cse.dispatcher import Dispatcher
+from cse.discovery import parse_filter_criteria
+from cse.dispatcher import KNOWN_ATTRIBUTES, Dispatcher
+from cse.errors import M2MError
+from cse.primitives import Request
 
 RVI = "3"
 Query = Mapping[str, str | int | list[str]]
@@ -113,11 +114,6 @@ class InProcessClient(CSEClient):
         rcn: int | None = None,
         query: Query | None = None,
     ) -> Reply:
-        from cse.discovery import parse_filter_criteria
-        from cse.dispatcher import KNOWN_ATTRIBUTES
-        from cse.errors import M2MError
-        from cse.primitives import Request
-
         request = Request(op=op, to=to, fr=origin, rqi=_new_rqi(), rvi=RVI, ty=ty, pc=pc, rcn=rcn)
         if query:
             try:
