@@ -24,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bindings.json_primitive import request_from_primitive, response_primitive
+from cse.addressing import cse_relative_id
 from cse.constants import Operation, ResourceType
 from cse.constants import ResponseStatusCode as RSC
 from cse.delivery import DeliveryFailed, NotificationService
@@ -323,13 +324,8 @@ class MqttBinding:
         await self._reply(reply_topic, request.fr, response, sender, remember=request.rqi)
 
     def _check_sender(self, sender: str, fr: str | None) -> None:
-        claimed = id_from_topic(sender)
-        fr = fr or ""
-        prefix = self.settings.csi + "/"
-        if fr.startswith(prefix):
-            fr = fr[len(prefix) :]
-        if claimed.startswith(prefix):
-            claimed = claimed[len(prefix) :]
+        claimed = cse_relative_id(id_from_topic(sender), self.settings.csi)
+        fr = cse_relative_id(fr or "", self.settings.csi)
         if fr != claimed:
             raise BadRequest(f"the topic's originator {sender!r} does not match fr {fr!r}")
 

@@ -19,6 +19,12 @@ class Target:
     virtual: str | None = None
 
 
+def cse_relative_id(identifier: str, csi: str) -> str:
+    """An ID of this CSE in CSE-relative form: `/<csi>/Cxyz` becomes `Cxyz`."""
+    prefix = csi + "/"
+    return identifier[len(prefix) :] if identifier.startswith(prefix) else identifier
+
+
 def _cse_relative(to: str, cse_id: str, sp_id: str) -> str:
     if to.startswith("//"):
         sp, _, rest = to[2:].partition("/")

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cse import events, outbox, request_log
 from cse.access import AccessControl, is_allowed
-from cse.addressing import Target, parse_target
+from cse.addressing import Target, cse_relative_id, parse_target
 from cse.attributes import validate_create, validate_update
 from cse.changes import ChangeFeed
 from cse.constants import (
@@ -194,8 +194,7 @@ class Dispatcher:
             raise BadRequest("the originator (From) is missing")
         if len(fr) > MAX_NAME or not fr.isprintable():
             raise BadRequest(f"the originator must be 1 to {MAX_NAME} printable characters")
-        prefix = self.settings.csi + "/"
-        return fr[len(prefix) :] if fr.startswith(prefix) else fr
+        return cse_relative_id(fr, self.settings.csi)
 
     def target(self, request: Request) -> Target:
         s = self.settings

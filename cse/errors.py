@@ -35,10 +35,6 @@ class Conflict(M2MError):
     rsc = RSC.CONFLICT
 
 
-class InvalidChildType(M2MError):
-    rsc = RSC.INVALID_CHILD_RESOURCE_TYPE
-
-
 class AlreadyRegistered(M2MError):
     rsc = RSC.ORIGINATOR_HAS_ALREADY_REGISTERED
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from cse import outbox
+from cse.addressing import cse_relative_id
 from cse.constants import ResourceType
 from cse.resource import Resource
 from cse.settings import Settings
@@ -41,10 +42,7 @@ class Produced:
 
 def normalize_target(target: str, settings: Settings) -> str:
     """URLs stay as they are; an SP-relative AE-ID `/<csi>/Cxyz` becomes `Cxyz`."""
-    if is_url(target):
-        return target
-    prefix = settings.csi + "/"
-    return target[len(prefix) :] if target.startswith(prefix) else target
+    return target if is_url(target) else cse_relative_id(target, settings.csi)
 
 
 def subscription_reference(settings: Settings, subscription: Resource) -> str:

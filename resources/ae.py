@@ -4,6 +4,7 @@ import secrets
 
 from sqlalchemy.engine import Connection
 
+from cse.addressing import cse_relative_id
 from cse.attributes import (
     ACCESS_CONTROLLED,
     EXPIRING,
@@ -25,10 +26,8 @@ from resources.base import CreateContext, ResourceSpec, UpdateContext
 def assign_ae_id(originator: str | None, csi: str) -> str:
     """The AE-ID-Stem for a registration (TS-0001 10.2.2.2): keep `C…`/`S…`, assign for
     exactly `C`, `S` or no originator; anything else is refused."""
-    stem = (originator or "").strip()
-    if stem.startswith(csi + "/"):
-        stem = stem[len(csi) + 1 :]
-    elif stem.startswith("/") and stem.count("/") == 1:
+    stem = cse_relative_id((originator or "").strip(), csi)
+    if stem.startswith("/") and stem.count("/") == 1:
         stem = stem[1:]
     if stem in ("", "C"):
         return "C" + secrets.token_hex(8)

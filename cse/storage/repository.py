@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -99,6 +99,11 @@ def _values(resource: Resource) -> dict[str, Any]:
 def subtree_condition(srn: str):
     """Rows strictly below `srn` in the tree, as an index range on the structured path."""
     return and_(R.srn > srn + "/", R.srn < srn + "0")
+
+
+def with_subtree(srn: str):  # noqa: ANN201
+    """The resource at `srn` and everything below it."""
+    return or_(R.srn == srn, subtree_condition(srn))
 
 
 def not_expired(now: float):
@@ -266,7 +271,7 @@ def delete_subtree(conn: Connection, resource: Resource) -> list[tuple[str, int,
     """Delete a resource and all its descendants; returns (ri, ty, pi) of every row deleted.
     The delete repeats until nothing is left, so that children whose creates committed
     while it waited for their locks are not orphaned."""
-    in_subtree = or_(R.srn == resource.srn, subtree_condition(resource.srn))
+    in_subtree = with_subtree(resource.srn)
     statement = delete(resources).where(in_subtree).returning(R.ri, R.ty, R.pi)
     deleted: list[tuple[str, int, str | None]] = []
     while rows := conn.execute(statement).all():
@@ -293,18 +298,6 @@ def expired(conn: Connection, now: float, limit: int) -> list[Resource]:
     return [resource_from_row(row) for row in rows]
 
 
-def children(
-    conn: Connection, pi: str, now: float, ty: int | None = None, limit: int | None = None
-) -> list[Resource]:
-    query = select(*RESOURCE_COLUMNS).where(R.pi == pi, not_expired(now))
-    if ty is not None:
-        query = query.where(R.ty == ty)
-    query = query.order_by(R.ct, R.ri)
-    if limit is not None:
-        query = query.limit(limit)
-    return [resource_from_row(row) for row in conn.execute(query).all()]
-
-
 def subscriptions_of(conn: Connection, pi: str, ty: int, now: float) -> list[Resource]:
     """Unexpired children of one type (the subscriptions of a resource): on every write."""
     rows = _execute(conn, _CHILDREN_OF_TYPE, {"pi": pi, "ty": ty, "now": now}).fetchall()
@@ -313,10 +306,6 @@ def subscriptions_of(conn: Connection, pi: str, ty: int, now: float) -> list[Res
 
 def resources_in_subtree(conn: Connection, resource: Resource, ty: int) -> list[Resource]:
     """Resources of one type in a subtree, its root included."""
-    in_subtree = or_(R.srn == resource.srn, subtree_condition(resource.srn))
+    in_subtree = with_subtree(resource.srn)
     rows = conn.execute(select(*RESOURCE_COLUMNS).where(in_subtree, R.ty == ty)).all()
     return [resource_from_row(row) for row in rows]
-
-
-def count_rows(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(resources)).scalar_one()
