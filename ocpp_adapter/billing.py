@@ -1,9 +1,12 @@
 """E-wallet billing: prices, session cost from meter samples, hold and refund.
 
 Pure functions on Decimal money, so billing is testable without a charger or a socket.
-Energy is priced interval by interval at the tariff in force, by the timestamps the charger
-put in its messages (not by when they arrived): a session queued offline during a surge
+Energy is priced interval by interval at the tariff in force (a tariff change in the middle
+of a session prices each part at its own tariff), by the timestamps the charger put in its
+messages (not by when they arrived): a session queued offline during a surge
 window is still priced as a surge session."""
+
+from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +43,47 @@ class Tariff:
         edges = {t for w in self.surges for t in (w.start, w.end) if start < t < end}
         return sorted(edges)
 
+    def tariff_at(self, _moment: float) -> Tariff:
+        return self
+
+    def price_at(self, moment: float) -> Decimal:
+        """The price per kWh at `moment`, surge included."""
+        return self.price_per_kwh * self.factor_at(moment)
+
+
+@dataclass(frozen=True, slots=True)
+class TariffSchedule:
+    """Tariffs with the moment each took effect, oldest first. The tariff in force at a
+    moment is the last one that took effect by then; before the first, the first applies
+    (a charger clock slightly behind the CSE's never makes energy free)."""
+
+    entries: tuple[tuple[float, Tariff], ...]
+
+    def tariff_at(self, moment: float) -> Tariff:
+        chosen = self.entries[0][1]
+        for effective, tariff in self.entries:
+            if effective > moment:
+                break
+            chosen = tariff
+        return chosen
+
+    def price_at(self, moment: float) -> Decimal:
+        return self.tariff_at(moment).price_at(moment)
+
+    def boundaries(self, start: float, end: float) -> list[float]:
+        """Times in (start, end) where a tariff takes effect or a surge window of a tariff
+        in force in that span begins or ends."""
+        edges = {t for t, _ in self.entries if start < t < end}
+        for tariff in self._in_force(start, end):
+            edges.update(tariff.boundaries(start, end))
+        return sorted(edges)
+
+    def _in_force(self, start: float, end: float) -> list[Tariff]:
+        return [self.tariff_at(start)] + [t for moment, t in self.entries if start < moment < end]
+
+
+Pricing = Tariff | TariffSchedule
+
 
 @dataclass(frozen=True, slots=True)
 class MeterSample:
@@ -47,7 +91,7 @@ class MeterSample:
     wh: Decimal
 
 
-def interval_cost(tariff: Tariff, first: MeterSample, second: MeterSample) -> Decimal:
+def interval_cost(pricing: Pricing, first: MeterSample, second: MeterSample) -> Decimal:
     """The unrounded cost of the energy between two samples. Within the interval the power
     is taken as constant, so energy is split across price changes in proportion to time.
     A register that went down (meter reset) delivered no energy in that interval."""
@@ -56,16 +100,16 @@ def interval_cost(tariff: Tariff, first: MeterSample, second: MeterSample) -> De
         return Decimal(0)
     duration = Decimal(str(second.timestamp - first.timestamp))
     if duration <= 0:
-        return energy / WH_PER_KWH * tariff.price_per_kwh * tariff.factor_at(second.timestamp)
+        return energy / WH_PER_KWH * pricing.price_at(second.timestamp)
     cost = Decimal(0)
     points = [
         first.timestamp,
-        *tariff.boundaries(first.timestamp, second.timestamp),
+        *pricing.boundaries(first.timestamp, second.timestamp),
         second.timestamp,
     ]
     for start, end in zip(points, points[1:], strict=False):
         share = Decimal(str(end - start)) / duration
-        cost += energy * share / WH_PER_KWH * tariff.price_per_kwh * tariff.factor_at(start)
+        cost += energy * share / WH_PER_KWH * pricing.price_at(start)
     return cost
 
 
@@ -84,10 +128,10 @@ def energy_wh(samples: Sequence[MeterSample]) -> Decimal:
     )
 
 
-def session_cost(tariff: Tariff, samples: Iterable[MeterSample]) -> Decimal:
+def session_cost(pricing: Pricing, samples: Iterable[MeterSample]) -> Decimal:
     ordered = ordered_samples(samples)
     total = sum(
-        (interval_cost(tariff, a, b) for a, b in zip(ordered, ordered[1:], strict=False)),
+        (interval_cost(pricing, a, b) for a, b in zip(ordered, ordered[1:], strict=False)),
         Decimal(0),
     )
     return money(total)

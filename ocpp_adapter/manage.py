@@ -133,7 +133,7 @@ async def tariff_set(client: CSEClient, args: argparse.Namespace) -> Any:
     await ensure_evcs(client, admin)
     surges = [{"start": s, "end": e, "factor": f} for s, e, f in args.surge or []]
     try:
-        con = tariff_content(args.price_per_kwh, surges)
+        con = tariff_content(args.price_per_kwh, surges, args.valid_from)
     except (ValueError, KeyError) as exc:
         raise CommandError(str(exc)) from None
     await add_instance(client, TARIFFS, admin, con)
@@ -276,6 +276,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="append",
         metavar=("START", "END", "FACTOR"),
         help="a surge window (ISO 8601 times, UTC) and its price factor; repeatable",
+    )
+    p.add_argument(
+        "--valid-from",
+        metavar="TIME",
+        help="when the tariff takes effect (ISO 8601; default: now); earlier tariffs keep "
+        "pricing the energy delivered before it",
     )
     _common(p)
     p.set_defaults(handler=_run(tariff_set))

@@ -297,8 +297,8 @@ class SessionService:
         if session is None or session.cp_id != cp_id or session.stop_requested:
             return False
         session.samples.extend(samples)
-        tariff = await self.tariffs.current()
-        cost = session_cost(tariff, [session.start_sample, *session.samples])
+        pricing = await self.tariffs.pricing()
+        cost = session_cost(pricing, [session.start_sample, *session.samples])
         if cost >= session.hold:
             session.stop_requested = True
             log.info(
@@ -368,8 +368,8 @@ class SessionService:
             for s in [*session.samples, *energy_samples(transaction_data or [])]
             if start.timestamp <= s.timestamp <= stop.timestamp and start.wh <= s.wh <= stop.wh
         ]
-        tariff = await self.tariffs.current()
-        cost = session_cost(tariff, [start, *between, stop])
+        pricing = await self.tariffs.pricing()
+        cost = session_cost(pricing, [start, *between, stop])
         held = await wallet.find(self.client, EVCS_AEI, session.tag, f"hold:{txid}")
         hold = -held.change if held is not None else session.hold
         result = settle(hold, cost)
@@ -390,7 +390,7 @@ class SessionService:
             "meterStart": session.meter_start,
             "meterStop": meter_stop,
             "energyWh": meter_stop - session.meter_start,
-            "pricePerKwh": str(tariff.price_per_kwh),
+            "pricePerKwh": str(pricing.tariff_at(start.timestamp).price_per_kwh),
             "cost": str(result.cost),
             "hold": str(money(hold)),
             "charged": str(charged),

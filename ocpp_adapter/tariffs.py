@@ -1,9 +1,12 @@
-"""The tariff in force: the latest instance of `evcs/tariffs`, as decimal strings.
+"""Tariffs: the instances of `evcs/tariffs`, as decimal strings.
 
     {"pricePerKwh": "0.30",
+     "validFrom": "2026-11-24T06:00:00Z",
      "surges": [{"start": "2026-11-24T17:00:00Z", "end": "2026-11-24T19:00:00Z",
                  "factor": "1.5"}]}
 
+A tariff takes effect at `validFrom`, or when it was written (its `ct`) without one; every
+instance stays, so a session is priced by the tariff in force in each of its intervals.
 Times are ISO 8601 (extended or the oneM2M basic form), UTC unless an offset is given."""
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from ocpp_adapter.billing import SurgeWindow, Tariff
+from ocpp_adapter.billing import Pricing, SurgeWindow, Tariff, TariffSchedule
 from ocpp_adapter.cse_client import CSEClient
-from ocpp_adapter.tree import TARIFFS, latest
+from ocpp_adapter.tree import TARIFFS, instances, latest
 
 FREE = Tariff(price_per_kwh=Decimal(0))
 
@@ -53,26 +56,54 @@ def tariff_from_content(con: dict) -> Tariff:
     return Tariff(price_per_kwh=decimal_of(con["pricePerKwh"], "pricePerKwh"), surges=surges)
 
 
-def tariff_content(price_per_kwh: Decimal, surges: list[dict] | None = None) -> dict:
+def tariff_content(
+    price_per_kwh: Decimal, surges: list[dict] | None = None, valid_from: str | None = None
+) -> dict:
     con = {"pricePerKwh": str(price_per_kwh), "surges": surges or []}
+    if valid_from is not None:
+        parse_time(valid_from)
+        con["validFrom"] = valid_from
     tariff_from_content(con)
     return con
 
 
+def effective_time(cin: dict) -> float:
+    """When a tariff instance takes effect: its `validFrom`, else its creation time."""
+    valid_from = cin["con"].get("validFrom")
+    return parse_time(valid_from if valid_from is not None else cin["ct"])
+
+
+def schedule_of(cins: list[dict]) -> TariffSchedule:
+    """The schedule of tariff instances (oldest first); a later write wins a tie."""
+    timed = sorted(
+        (effective_time(cin), order, tariff_from_content(cin["con"]))
+        for order, cin in enumerate(cins)
+    )
+    return TariffSchedule(tuple((moment, tariff) for moment, _, tariff in timed))
+
+
 class TariffSource:
-    """Reads the tariff in force, cached for a few seconds (it changes rarely)."""
+    """Reads the tariffs, cached for a few seconds (they change rarely)."""
 
     def __init__(self, client: CSEClient, origin: str, cache_seconds: float = 2.0) -> None:
         self.client = client
         self.origin = origin
         self.cache_seconds = cache_seconds
-        self._cached: tuple[float, Tariff] | None = None
+        self._schedule: tuple[float, str | None, Pricing] | None = None
 
-    async def current(self) -> Tariff:
+    async def pricing(self) -> Pricing:
+        """Every tariff with when it took effect. Re-read only when the latest instance
+        changed (checked at most every `cache_seconds`)."""
         moment = time.monotonic()
-        if self._cached is not None and moment - self._cached[0] < self.cache_seconds:
-            return self._cached[1]
-        cin = await latest(self.client, TARIFFS, self.origin)
-        tariff = FREE if cin is None else tariff_from_content(cin["con"])
-        self._cached = (moment, tariff)
-        return tariff
+        if self._schedule is not None and moment - self._schedule[0] < self.cache_seconds:
+            return self._schedule[2]
+        newest = await latest(self.client, TARIFFS, self.origin)
+        newest_ri = newest["ri"] if newest is not None else None
+        if self._schedule is not None and self._schedule[1] == newest_ri:
+            pricing = self._schedule[2]
+        elif newest is None:
+            pricing = FREE
+        else:
+            pricing = schedule_of(await instances(self.client, TARIFFS, self.origin))
+        self._schedule = (moment, newest_ri, pricing)
+        return pricing

@@ -6,7 +6,7 @@
         profile                  CIN {"idTag", "budget"}: latest = current profile
         wallet                   CIN per balance change; latest = current balance
         transactions             CIN per finished session (rn tx-<id>)
-      tariffs                    CIN {"pricePerKwh": "0.30", "surges": [...]}; latest applies
+      tariffs                    CIN {"pricePerKwh", "surges", "validFrom"} per tariff change
       sessions                   CIN per started transaction (rn tx-<id>): what settling needs
       txids                      CNT whose state tag is the transaction id counter (mni 1)
       authorizations             CIN per refused Authorize/StartTransaction, with the reason

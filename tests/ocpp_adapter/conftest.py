@@ -55,9 +55,7 @@ class OcppCSE:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "cse", *args, "--cse-url", self.base_url]
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=60, env=clean_env()
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=clean_env())
         if check:
             assert done.returncode == 0, f"{command} failed: {done.stderr}"
         return done

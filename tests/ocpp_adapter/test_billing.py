@@ -4,6 +4,7 @@ from ocpp_adapter.billing import (
     MeterSample,
     SurgeWindow,
     Tariff,
+    TariffSchedule,
     energy_wh,
     hold_amount,
     money,
@@ -41,9 +42,30 @@ def test_pricing_follows_message_timestamps_not_order_of_arrival():
     assert session_cost(surge, arrived_late) == Decimal("6.00")  # 5*0.90 + 5*0.30
 
 
+def test_tariff_change_prices_each_part_of_a_session_at_its_own_tariff():
+    cheap_then_dear = TariffSchedule(((T0 - 3600, FLAT), (T0 + 30 * 60, Tariff(Decimal("0.50")))))
+    # 10 kWh evenly over an hour, the price changes at half time: 5*0.30 + 5*0.50
+    assert session_cost(cheap_then_dear, [sample(0, 0), sample(60, 10000)]) == Decimal("4.00")
+    # a session entirely before the change keeps the old price
+    assert session_cost(cheap_then_dear, [sample(0, 0), sample(20, 1000)]) == Decimal("0.30")
+
+
+def test_surge_of_the_tariff_in_force_applies_and_ends_with_it():
+    surging = Tariff(Decimal("0.30"), (SurgeWindow(T0, T0 + 3600, Decimal(2)),))
+    schedule = TariffSchedule(((T0 - 60, surging), (T0 + 30 * 60, Tariff(Decimal("0.40")))))
+    # first half at 0.30 x 2 (surge of the first tariff), second half at the new 0.40
+    assert session_cost(schedule, [sample(0, 0), sample(60, 10000)]) == Decimal("5.00")
+
+
+def test_the_first_tariff_applies_before_it_took_effect():
+    schedule = TariffSchedule(((T0 + 60, FLAT),))  # a charger clock a minute behind
+    assert session_cost(schedule, [sample(0, 0), sample(60, 10000)]) == Decimal("3.00")
+
+
 def test_retransmitted_sample_counts_once():
-    assert session_cost(FLAT, [sample(0, 0), sample(30, 5000), sample(30, 5000),
-                               sample(60, 10000)]) == Decimal("3.00")
+    assert session_cost(
+        FLAT, [sample(0, 0), sample(30, 5000), sample(30, 5000), sample(60, 10000)]
+    ) == Decimal("3.00")
     assert energy_wh([sample(0, 0), sample(30, 5000), sample(30, 5000)]) == Decimal(5000)
 
 
@@ -61,7 +83,10 @@ def test_settlement_refunds_the_unused_hold():
 def test_settlement_never_charges_more_than_the_hold():
     result = settle(Decimal("5.00"), Decimal("7.10"))
     assert (result.cost, result.charged, result.refund) == (
-        Decimal("7.10"), Decimal("5.00"), Decimal("0.00"))
+        Decimal("7.10"),
+        Decimal("5.00"),
+        Decimal("0.00"),
+    )
 
 
 def test_hold_is_requested_amount_capped_by_balance_or_whole_balance():

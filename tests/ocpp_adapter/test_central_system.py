@@ -197,6 +197,32 @@ async def test_full_session_on_postgresql():
         await asyncio.to_thread(shutdown_ocpp, cse)
 
 
+async def test_tariff_change_during_a_session_prices_each_part_at_its_tariff(ocpp_cse: OcppCSE):
+    # Tariffs that take effect in 2030 do not touch the other tests' sessions (March 2026).
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    for minutes, price in ((0, "0.40"), (30, "0.60")):
+        valid_from = (later + timedelta(minutes=minutes)).isoformat()
+        ocpp_cse.cli("tariff", "set", "--price-per-kwh", price, "--valid-from", valid_from)
+    await asyncio.sleep(2.5)  # the adapter re-reads the tariffs at most every 2 s
+    card, cp_id = tag(), cp_name()
+    add_user(ocpp_cse, card, "50.00", "--budget", "20.00")
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        started = await cp.send(
+            call.StartTransaction(connector_id=1, id_tag=card, meter_start=0,
+                                  timestamp=later.isoformat())
+        )  # fmt: skip
+        end = (later + timedelta(minutes=60)).isoformat()
+        await cp.send(
+            call.StopTransaction(meter_stop=10000, timestamp=end,
+                                 transaction_id=started.transaction_id)
+        )  # fmt: skip
+    # 10 kWh evenly over the hour: 5 kWh at 0.40 + 5 kWh at 0.60
+    record = instances(ocpp_cse, f"cse-in/evcs/users/{card}/transactions")[0]["con"]
+    assert (record["cost"], record["pricePerKwh"], record["refund"]) == ("5.00", "0.40", "15.00")
+    assert balance(ocpp_cse, card) == Decimal("45.00")
+
+
 async def test_budget_cut_off_sends_remote_stop(ocpp_cse: OcppCSE):
     card, cp_id = tag(), cp_name()
     add_user(ocpp_cse, card, "50.00")
