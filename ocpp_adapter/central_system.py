@@ -1,9 +1,16 @@
 """The OCPP 1.6J central system: one `ChargePoint` per charger socket, one handler per action.
 
 Handlers translate between OCPP and the oneM2M side (`chargers`, `sessions`) and answer.
-Calls to the charger (RemoteStopTransaction) are never awaited inside a handler: the
-package reads the charger's answers in the same task that runs the handler, so the call
-would wait for an answer nobody reads. They run on their own tasks instead."""
+Calls to the charger go through the command service (`commands.send`, which records them)
+and are never awaited inside a handler: the package reads the charger's answers in the same
+task that runs the handler, so the call would wait for an answer nobody reads. They run on
+their own tasks instead.
+
+Every frame is answered: frames the package cannot unpack get the CALLERROR OCPP-J 1.6
+asks for (`frames`), and nothing a charger sends ends the connection. Incoming payloads
+are validated here rather than by the package, so that a charger marked lenient
+(`ocpp:lenient` on its AE) has a message that fails the schema still handled when its
+required fields are usable; the violation is logged and recorded in its `violations`."""
 
 from __future__ import annotations
 
@@ -14,15 +21,29 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ocpp.charge_point import snake_to_camel_case
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError, SecurityError
+from ocpp.messages import Call, validate_payload
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16 import ChargePoint, call_result
+from websockets.exceptions import ConnectionClosed
 
+from ocpp_adapter.calls import CommandRejected, answer_payload, build_call
 from ocpp_adapter.chargers import Chargers
+from ocpp_adapter.frames import (
+    as_ocpp16,
+    call_error,
+    check_frame,
+    unknown_action_error,
+    usable_payload,
+)
 from ocpp_adapter.sessions import SessionService, energy_samples
+from ocpp_adapter.tree import EVCS_AEI
 
 log = logging.getLogger("citycse.ocpp")
 
+SUBPROTOCOL = "ocpp1.6"
+VERSION = "1.6"
 VENDOR_ID = "citycse"
 SET_BUDGET = "SetBudget"
 
@@ -42,12 +63,17 @@ class CentralSystemChargePoint(ChargePoint):
         sessions: SessionService,
         heartbeat_interval: int,
         response_timeout: float = 30,
+        commands: Any = None,
     ) -> None:
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.chargers = chargers
         self.sessions = sessions
+        self.commands = commands  # ocpp_adapter.commands.CommandService
         self.heartbeat_interval = heartbeat_interval
         self._tasks: set[asyncio.Task] = set()
+        self._lenient: bool | None = None  # read from the tree at the first violation
+        for handlers in self.route_map.values():
+            handlers["_skip_schema_validation"] = True  # validated in _handle_call
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -61,29 +87,76 @@ class CentralSystemChargePoint(ChargePoint):
 
     # -- calls to the charger -------------------------------------------------------------
 
-    async def remote_stop(self, transaction_id: int, why: str) -> None:
-        """RemoteStopTransaction; the request and the charger's answer are recorded."""
-        status: str
+    async def send_call(self, action: str, payload: dict) -> dict:
+        """Send one call; the charger's answer as a camelCase payload. CommandRejected when
+        the call is not valid OCPP 1.6 (nothing is sent); CALLERRORs and timeouts raise."""
+        request = build_call(SUBPROTOCOL, action, payload)
+        wire = Call("check", action, remove_nones(snake_to_camel_case(serialize_as_dict(request))))
         try:
-            result = await self.call(
-                call.RemoteStopTransaction(transaction_id=transaction_id), suppress=False
-            )
-            status = result.status
-        except Exception as exc:  # noqa: BLE001 - recorded, the session goes on
-            status = f"failed: {type(exc).__name__}: {exc}"
-        log.info("event=remote_stop cp=%s tx=%s why=%r result=%s", self.id, transaction_id,
-                 why, status)  # fmt: skip
-        await self.chargers.record(
-            self.id,
-            "commands",
-            {
-                "action": "RemoteStopTransaction",
-                "request": {"transactionId": transaction_id},
-                "reason": why,
-                "result": status,
-            },
-            labels=[f"transaction:{transaction_id}"],
-        )
+            await validate_payload(wire, VERSION)
+        except OCPPError as exc:
+            cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
+            raise CommandRejected(f"bad {action} request: {cause or exc.description}") from None
+        return answer_payload(await self.call(request, suppress=False))
+
+    def remote_stop(self, transaction_id: int, why: str) -> None:
+        """RemoteStopTransaction on its own task, recorded by the command service."""
+        request = {"transactionId": transaction_id}
+        self.spawn(self.commands.send(self.id, "RemoteStopTransaction", request, why, EVCS_AEI))
+
+    # -- frames -----------------------------------------------------------------------------
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        bad = check_frame(raw_msg)
+        if bad is not None:
+            log.warning("event=bad_frame cp=%s code=%s why=%r", self.id, bad.code,
+                        bad.description)  # fmt: skip
+            if bad.unique_id is not None:
+                await self._send(call_error(bad.unique_id, bad.code, bad.description))
+            return
+        try:
+            await super().route_message(raw_msg)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("event=frame_failed cp=%s", self.id)
+            frame = json.loads(raw_msg)
+            if frame[0] == 2:
+                await self._send(call_error(frame[1], "InternalError", "unexpected error"))
+
+    async def _handle_call(self, msg: Call) -> Any:
+        handlers = self.route_map.get(msg.action, {})
+        if "_on_action" not in handlers:
+            raise unknown_action_error(msg.action)
+        if msg.action != "BootNotification" and not await self.chargers.ready(self.id):
+            raise SecurityError(description="the charge point is not accepted (boot first)")
+        try:
+            await validate_payload(msg, VERSION)
+        except OCPPError as violation:
+            usable = usable_payload(msg.action, msg.payload)
+            if usable is None or not await self._is_lenient():
+                raise as_ocpp16(violation) from None
+            await self._record_violation(msg, as_ocpp16(violation))
+            msg.payload = usable
+        return await super()._handle_call(msg)
+
+    async def _is_lenient(self) -> bool:
+        if self._lenient is None:
+            self._lenient = await self.chargers.lenient(self.id)
+        return self._lenient
+
+    async def _record_violation(self, msg: Call, violation: OCPPError) -> None:
+        cause = violation.details.get("cause") if isinstance(violation.details, dict) else None
+        log.warning("event=schema_violation_tolerated cp=%s action=%s code=%s cause=%r",
+                    self.id, msg.action, violation.code, cause)  # fmt: skip
+        record = {
+            "action": msg.action,
+            "uniqueId": msg.unique_id,
+            "code": violation.code,
+            "cause": str(cause or violation.description)[:1000],
+            "payload": msg.payload,
+        }
+        await self.chargers.record(self.id, "violations", record, [f"action:{msg.action}"])
 
     # -- Core profile ---------------------------------------------------------------------
 
@@ -133,7 +206,7 @@ class CentralSystemChargePoint(ChargePoint):
         samples = energy_samples(values)
         await self.chargers.record_meter(self.id, connector_id, transaction_id, values, samples)
         if await self.sessions.meter_values(self.id, transaction_id, samples):
-            self.spawn(self.remote_stop(transaction_id, "budget exhausted"))
+            self.remote_stop(transaction_id, "budget exhausted")
         return call_result.MeterValues()
 
     @on("StopTransaction")

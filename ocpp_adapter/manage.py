@@ -22,6 +22,7 @@ from ocpp_adapter.tree import (
     BASE,
     CHARGER_API,
     CREDENTIALS,
+    LENIENT_LABEL,
     TARIFFS,
     TY_CNT,
     USERS,
@@ -179,6 +180,25 @@ async def chargers_password(client: CSEClient, args: argparse.Namespace) -> Any:
     return {"chargePointId": args.charge_point_id, "password": "set"}
 
 
+async def chargers_lenient(client: CSEClient, args: argparse.Namespace) -> Any:
+    """Mark a charger lenient (label on its AE): takes effect on its next connection."""
+    admin = _admin(args)
+    path = charger_path(args.charge_point_id)
+    reply = await client.retrieve(path, admin)
+    if reply.rsc == 4004:
+        raise CommandError(f"no charger {args.charge_point_id} (it registers on its first boot)")
+    labels = [
+        label
+        for label in reply.expect("reading the charger", 2000).resource("m2m:ae").get("lbl", [])
+        if label != LENIENT_LABEL
+    ]
+    if args.on:
+        labels.append(LENIENT_LABEL)
+    reply = await client.update(path, admin, "m2m:ae", {"lbl": labels})
+    reply.expect("labelling the charger", 2004)
+    return {"chargePointId": args.charge_point_id, "lenient": args.on}
+
+
 # -- wiring ---------------------------------------------------------------------------------
 
 
@@ -230,7 +250,9 @@ def _ocpp(args: argparse.Namespace) -> None:
     from cse.settings import Settings
     from ocpp_adapter.server import config_from_settings, run_standalone
 
-    for option in ("host", "port", "path", "unknown_chargers", "min_balance"):
+    options = ("host", "port", "path", "unknown_chargers", "min_balance", "tls_cert", "tls_key",
+               "command_max_age_seconds")  # fmt: skip
+    for option in options:
         value = getattr(args, option)
         if value is not None:
             os.environ[f"CITYCSE_OCPP_{option.upper()}"] = str(value)
@@ -290,6 +312,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--set", required=True, metavar="PASSWORD")
     _common(p)
     p.set_defaults(handler=_run(chargers_password))
+    p = sub.add_parser(
+        "lenient",
+        help="accept schema violations of a charger whose required fields are usable (logged "
+        "in its violations container); from its next connection",
+    )
+    p.add_argument("charge_point_id")
+    switch = p.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="on", action="store_true")
+    switch.add_argument("--off", dest="on", action="store_false")
+    _common(p)
+    p.set_defaults(handler=_run(chargers_lenient))
 
     p = commands.add_parser("ocpp", help="run the OCPP adapter as its own process")
     _common(p, json_output=False)
@@ -298,4 +331,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--path", default=None, help="URL path prefix (env CITYCSE_OCPP_PATH)")
     p.add_argument("--unknown-chargers", default=None, choices=("accept", "pending", "reject"))
     p.add_argument("--min-balance", default=None, help="env CITYCSE_OCPP_MIN_BALANCE")
+    p.add_argument("--tls-cert", default=None, help="serve wss:// (env CITYCSE_OCPP_TLS_CERT)")
+    p.add_argument("--tls-key", default=None, help="TLS key (env CITYCSE_OCPP_TLS_KEY)")
+    p.add_argument(
+        "--command-max-age-seconds",
+        type=float,
+        default=None,
+        help="commands older than this are not sent (env CITYCSE_OCPP_COMMAND_MAX_AGE_SECONDS)",
+    )
     p.set_defaults(handler=_ocpp)

@@ -1,0 +1,307 @@
+"""Commands through the tree: a CIN in `cp-<id>/commands` becomes an OCPP call to a real
+`ocpp` charge point, and the outcome a CIN in `cp-<id>/results`."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.ocpp_adapter.conftest import OcppCSE, TestChargePoint, charge_point
+from tests.support.client import M2M, TY_CIN, unique
+from tests.support.server import (
+    clean_env,
+    free_port,
+    make_database,
+    port_open,
+    start_server,
+    tmpdir,
+)
+
+CHARGING_PROFILE = {
+    "chargingProfileId": 7,
+    "stackLevel": 0,
+    "chargingProfilePurpose": "TxDefaultProfile",
+    "chargingProfileKind": "Relative",
+    "chargingSchedule": {
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5}],
+    },
+}
+# (action, request, the charger's answer as the result must show it)
+EVERY_ACTION: list[tuple[str, dict, dict]] = [
+    ("RemoteStartTransaction", {"idTag": "CARD1", "connectorId": 1}, {"status": "Accepted"}),
+    ("RemoteStopTransaction", {"transactionId": 42}, {"status": "Accepted"}),
+    ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}, {"status": "Accepted"}),
+    (
+        "SetChargingProfile",
+        {"connectorId": 1, "csChargingProfiles": CHARGING_PROFILE},
+        {"status": "Accepted"},
+    ),
+    ("ClearChargingProfile", {"id": 7}, {"status": "Accepted"}),
+    ("Reset", {"type": "Soft"}, {"status": "Accepted"}),
+    ("UnlockConnector", {"connectorId": 1}, {"status": "Unlocked"}),
+    ("TriggerMessage", {"requestedMessage": "Heartbeat"}, {"status": "Accepted"}),
+    (
+        "GetConfiguration",
+        {"key": ["HeartbeatInterval", "NoSuchKey"]},
+        {
+            "configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}],
+            "unknownKey": ["NoSuchKey"],
+        },
+    ),
+    (
+        "ChangeConfiguration",
+        {"key": "MeterValueSampleInterval", "value": "10"},
+        {"status": "Accepted"},
+    ),
+]
+
+
+def cp_name() -> str:
+    return unique("cp")
+
+
+def _create_command(base_url: str, cp_id: str, con: Any, origin: str) -> tuple[int | None, str]:
+    client = M2M(base_url, origin=origin)
+    try:
+        reply = client.create(f"cse-in/cp-{cp_id}/commands", TY_CIN, {"con": con, "cr": None})
+        ri = reply.res("m2m:cin")["ri"] if reply.rsc == 2001 else ""
+        return reply.rsc, ri
+    finally:
+        client.close()
+
+
+async def command(cse: OcppCSE, cp_id: str, con: Any, origin: str = "CAdmin") -> str:
+    """Create a command CIN (off the event loop, so the charge point keeps answering)."""
+    rsc, ri = await asyncio.to_thread(_create_command, cse.base_url, cp_id, con, origin)
+    assert rsc == 2001, f"command not created: rsc {rsc}"
+    return ri
+
+
+def _results(base_url: str, cp_id: str, label: str) -> list[dict]:
+    client = M2M(base_url)
+    try:
+        params = {"rcn": "8", "ty": "4", "lbl": label}
+        reply = client.retrieve(f"cse-in/cp-{cp_id}/results", params=params)
+        assert reply.rsc == 2000, reply
+        return reply.body["m2m:cnt"].get("m2m:cin", [])
+    finally:
+        client.close()
+
+
+async def result_of(cse: OcppCSE, cp_id: str, command_ri: str, timeout: float = 20) -> dict:
+    """The result CIN written for a command; waits for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await asyncio.to_thread(_results, cse.base_url, cp_id, f"command:{command_ri}")
+        if found:
+            assert len(found) == 1, found
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no result for command {command_ri} within {timeout}s")
+
+
+async def received(cp: TestChargePoint) -> tuple[str, dict]:
+    return await asyncio.wait_for(cp.received.get(), 10)
+
+
+async def test_every_action_is_sent_and_the_answer_written_back(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        assert await cp.boot() == "Accepted"
+        for action, request, answer in EVERY_ACTION:
+            ri = await command(ocpp_cse, cp_id, {"action": action, "request": request,
+                                                 "reason": f"test {action}"})  # fmt: skip
+            got_action, got_request = await received(cp)
+            assert got_action == action
+            if action == "SetChargingProfile":
+                period = got_request["csChargingProfiles"]["chargingSchedule"]
+                assert period["chargingSchedulePeriod"][0]["limit"] == Decimal("16.5")
+            else:
+                assert {k: v for k, v in got_request.items() if v is not None} == request
+            result = await result_of(ocpp_cse, cp_id, ri)
+            assert set(result["lbl"]) == {f"command:{ri}", f"action:{action}"}
+            assert result["con"] == {
+                "command": ri,
+                "action": action,
+                "request": request,
+                "reason": f"test {action}",
+                "requestedBy": "CAdmin",
+                "status": "answered",
+                "response": answer,
+            }
+        assert cp.configuration["MeterValueSampleInterval"] == "10"
+        assert cp.received.empty()
+
+
+async def test_refusals_and_callerrors_of_the_charger_are_recorded(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        cp.answers["Reset"] = "Rejected"
+        ri = await command(ocpp_cse, cp_id, {"action": "Reset", "request": {"type": "Hard"}})
+        result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+        assert (result["status"], result["response"]) == ("answered", {"status": "Rejected"})
+        # the test charge point has no ClearCache handler: it answers with a CALLERROR
+        ri = await command(ocpp_cse, cp_id, {"action": "ClearCache"})
+        result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+        assert result["status"] == "failed" and "response" not in result
+        assert result["error"].startswith("CALLERROR NotImplemented")
+        assert result["request"] == {} and result["reason"] is None
+        # the connection still works for the next command
+        ri = await command(ocpp_cse, cp_id, {"action": "UnlockConnector",
+                                             "request": {"connectorId": 2}})  # fmt: skip
+        assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
+
+
+@pytest.mark.parametrize(
+    ("con", "why"),
+    [
+        ({"action": "SelfDestruct", "request": {}}, "not a call"),
+        ({"action": "BootNotification", "request": {}}, "not a call"),
+        ({"action": "Reset", "request": {"type": "Sideways"}}, "bad Reset request"),
+        ({"action": "Reset", "request": {}}, "bad Reset request"),
+        ({"action": "Reset", "request": {"type": "Soft", "extra": 1}}, "bad Reset request"),
+        ({"action": "Reset", "request": ["Soft"]}, "request must be a JSON object"),
+        ({"request": {"type": "Soft"}}, "needs an action"),
+        ("reset please", "must be a JSON object"),
+        ({"action": "Reset", "request": {"type": "Soft"}, "reason": 5}, "reason must be"),
+    ],
+)
+async def test_invalid_commands_are_rejected_and_never_sent(ocpp_cse: OcppCSE, con, why):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        ri = await command(ocpp_cse, cp_id, con)
+        result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+        assert result["status"] == "rejected" and why in result["error"], result
+        assert result["command"] == ri and result["requestedBy"] == "CAdmin"
+        # nothing reached the charger; a valid command right after still does
+        ri = await command(ocpp_cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
+        assert (await received(cp))[0] == "Reset"
+        assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
+        assert cp.received.empty()
+
+
+async def test_a_command_to_an_offline_charger_is_recorded_as_offline(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+    await asyncio.sleep(0.3)  # the adapter notices the closed socket
+    ri = await command(ocpp_cse, cp_id, {"action": "UnlockConnector",
+                                         "request": {"connectorId": 1}})  # fmt: skip
+    result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+    assert result["status"] == "offline" and cp_id in result["error"]
+    assert result["request"] == {"connectorId": 1}
+
+
+async def test_who_may_command_a_charger(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        con = {"action": "Reset", "request": {"type": "Soft"}}
+        rsc, _ = await asyncio.to_thread(_create_command, ocpp_cse.base_url, cp_id, con, "CMallory")
+        assert rsc == 4103
+        ri = await command(ocpp_cse, cp_id, con, origin="Cevcs")
+        result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+        assert (result["status"], result["requestedBy"]) == ("answered", "Cevcs")
+        assert await received(cp) == ("Reset", {"type": "Soft"})
+        assert cp.received.empty()  # the forbidden command never reached the charger
+
+
+async def test_several_chargers_get_their_own_commands(ocpp_cse: OcppCSE):
+    ids = [cp_name() for _ in range(3)]
+    async with (
+        charge_point(ocpp_cse, ids[0]) as a,
+        charge_point(ocpp_cse, ids[1]) as b,
+        charge_point(ocpp_cse, ids[2]) as c,
+    ):
+        for cp in (a, b, c):
+            await cp.boot()
+        commands = await asyncio.gather(
+            *(
+                command(
+                    ocpp_cse,
+                    cp_id,
+                    {"action": "UnlockConnector", "request": {"connectorId": n + 1}},
+                )  # fmt: skip
+                for n, cp_id in enumerate(ids)
+            )
+        )
+        for n, cp in enumerate((a, b, c)):
+            assert await received(cp) == ("UnlockConnector", {"connectorId": n + 1})
+        for cp_id, ri in zip(ids, commands, strict=True):
+            assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
+
+
+# -- the standalone adapter: commands queued while it is down ----------------------------
+
+
+def _start_standalone(base_url: str, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cse",
+            "ocpp",
+            "--cse-url",
+            base_url,
+            "--port",
+            str(port),
+            "--unknown-chargers",
+            "accept",
+            "--command-max-age-seconds",
+            "2",
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_env(),
+    )
+    for _ in range(150):
+        if port_open("127.0.0.1", port):
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the standalone adapter did not start")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=15)
+
+
+async def test_standalone_adapter_runs_fresh_commands_and_expires_stale_ones():
+    workdir = tmpdir()
+    db = make_database("sqlite", workdir)
+    server = await asyncio.to_thread(start_server, db)
+    port = free_port()
+    adapter = await asyncio.to_thread(_start_standalone, server.base_url, port)
+    cse = OcppCSE(server, db, port)
+    cp_id = cp_name()
+    try:
+        async with charge_point(cse, cp_id) as cp:
+            assert await cp.boot() == "Accepted"
+            ri = await command(cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
+            assert await received(cp) == ("Reset", {"type": "Soft"})
+            assert (await result_of(cse, cp_id, ri))["con"]["status"] == "answered"
+        await asyncio.to_thread(_stop, adapter)
+        stale = await command(cse, cp_id, {"action": "RemoteStartTransaction",
+                                           "request": {"idTag": "CARD1"}})  # fmt: skip
+        await asyncio.sleep(2.5)  # older than --command-max-age-seconds 2
+        adapter = await asyncio.to_thread(_start_standalone, server.base_url, port)
+        async with charge_point(cse, cp_id) as cp:
+            await cp.boot()
+            result = (await result_of(cse, cp_id, stale))["con"]
+            assert result["status"] == "expired" and "not sent" in result["error"]
+            fresh = await command(cse, cp_id, {"action": "Reset", "request": {"type": "Hard"}})
+            assert await received(cp) == ("Reset", {"type": "Hard"})  # not the stale start
+            assert (await result_of(cse, cp_id, fresh))["con"]["status"] == "answered"
+    finally:
+        await asyncio.to_thread(_stop, adapter)
+        server.stop()
