@@ -31,9 +31,10 @@ from websockets.exceptions import ConnectionClosed
 from ocpp_adapter.calls import CommandRejected, answer_payload, build_call
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.frames import (
-    as_ocpp16,
+    CallErrorReply,
     call_error,
     check_frame,
+    schema_violation,
     unknown_action_error,
     usable_payload,
 )
@@ -130,13 +131,12 @@ class CentralSystemChargePoint(ChargePoint):
             raise unknown_action_error(msg.action)
         if msg.action != "BootNotification" and not await self.chargers.ready(self.id):
             raise SecurityError(description="the charge point is not accepted (boot first)")
-        try:
-            await validate_payload(msg, VERSION)
-        except OCPPError as violation:
+        violation = schema_violation(msg.action, msg.payload)
+        if violation is not None:
             usable = usable_payload(msg.action, msg.payload)
             if usable is None or not await self._is_lenient():
-                raise as_ocpp16(violation) from None
-            await self._record_violation(msg, as_ocpp16(violation))
+                raise violation
+            await self._record_violation(msg, violation)
             msg.payload = usable
         return await super()._handle_call(msg)
 
@@ -145,15 +145,14 @@ class CentralSystemChargePoint(ChargePoint):
             self._lenient = await self.chargers.lenient(self.id)
         return self._lenient
 
-    async def _record_violation(self, msg: Call, violation: OCPPError) -> None:
-        cause = violation.details.get("cause") if isinstance(violation.details, dict) else None
-        log.warning("event=schema_violation_tolerated cp=%s action=%s code=%s cause=%r",
-                    self.id, msg.action, violation.code, cause)  # fmt: skip
+    async def _record_violation(self, msg: Call, violation: CallErrorReply) -> None:
+        log.warning("event=schema_violation_tolerated cp=%s action=%s code=%s why=%r",
+                    self.id, msg.action, violation.code, violation.description)  # fmt: skip
         record = {
             "action": msg.action,
             "uniqueId": msg.unique_id,
             "code": violation.code,
-            "cause": str(cause or violation.description)[:1000],
+            "violation": violation.description,
             "payload": msg.payload,
         }
         await self.chargers.record(self.id, "violations", record, [f"action:{msg.action}"])

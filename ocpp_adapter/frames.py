@@ -1,10 +1,11 @@
-"""OCPP-J frames the `ocpp` package mishandles, and the 1.6 names of CALLERROR codes.
+"""OCPP-J 1.6 frames the `ocpp` package mishandles, and the CALLERROR codes 1.6 defines.
 
 The package only logs a frame it cannot unpack (not JSON, not an array, an unknown message
 type, missing elements) and answers nothing, so the charger waits for a reply that never
 comes; an action that is not a string makes its reader task fail and drops the socket. It
-also swaps NotImplemented and NotSupported, and names two codes as OCPP 2.0.1 does. These
-functions let the central system answer such frames itself, as OCPP-J 1.6 §4.2.3 asks."""
+swaps NotImplemented and NotSupported, answers schema violations with 2.0.1 code names
+(FormatViolation) and most of them as format errors. These functions let the central
+system answer such frames itself, with the codes of OCPP-J 1.6 §4.2.3 (Table 7)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,43 @@ UNKNOWN_ID = "-1"
 MAX_UNIQUE_ID = 36
 FORMATION_VIOLATION = "FormationViolation"
 PROTOCOL_ERROR = "ProtocolError"
+TYPE_CONSTRAINT = "TypeConstraintViolation"
+PROPERTY_CONSTRAINT = "PropertyConstraintViolation"
+OCCURENCE_CONSTRAINT = "OccurenceConstraintViolation"  # sic, OCPP-J 1.6 Table 7
+# The failing JSON-schema keyword -> the OCPP-J 1.6 code that describes it.
+SCHEMA_CODES = {
+    "additionalProperties": FORMATION_VIOLATION,
+    "required": PROTOCOL_ERROR,
+    "type": TYPE_CONSTRAINT,
+    "maxLength": TYPE_CONSTRAINT,
+    "enum": PROPERTY_CONSTRAINT,
+    "minimum": PROPERTY_CONSTRAINT,
+    "maximum": PROPERTY_CONSTRAINT,
+    "multipleOf": PROPERTY_CONSTRAINT,
+    "pattern": PROPERTY_CONSTRAINT,
+    "format": PROPERTY_CONSTRAINT,
+    "minLength": PROPERTY_CONSTRAINT,
+    "minItems": OCCURENCE_CONSTRAINT,
+    "maxItems": OCCURENCE_CONSTRAINT,
+    "uniqueItems": OCCURENCE_CONSTRAINT,
+}
+# The failing JSON-schema keyword -> the OCPP-J 1.6 code that describes it.
+SCHEMA_CODES = {
+    "additionalProperties": FORMATION_VIOLATION,
+    "required": PROTOCOL_ERROR,
+    "type": TYPE_CONSTRAINT,
+    "maxLength": TYPE_CONSTRAINT,
+    "enum": PROPERTY_CONSTRAINT,
+    "minimum": PROPERTY_CONSTRAINT,
+    "maximum": PROPERTY_CONSTRAINT,
+    "multipleOf": PROPERTY_CONSTRAINT,
+    "pattern": PROPERTY_CONSTRAINT,
+    "format": PROPERTY_CONSTRAINT,
+    "minLength": PROPERTY_CONSTRAINT,
+    "minItems": OCCURENCE_CONSTRAINT,
+    "maxItems": OCCURENCE_CONSTRAINT,
+    "uniqueItems": OCCURENCE_CONSTRAINT,
+}
 # The package raises OCPP 2.0.1 spellings; OCPP-J 1.6 Table 7 spells these differently.
 OCPP16_CODES = {
     "FormatViolation": FORMATION_VIOLATION,
@@ -34,6 +72,14 @@ JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "array": list,
     "object": dict,
 }
+
+
+class CallErrorReply(OCPPError):
+    """A CALLERROR with any OCPP-J 1.6 code."""
+
+    def __init__(self, code: str, description: str, details: dict | None = None) -> None:
+        super().__init__(description, details)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +152,15 @@ def unknown_action_error(action: str) -> OCPPError:
     return NotSupportedError(description=f"the central system does not handle {action}")
 
 
-def as_ocpp16(error: OCPPError) -> OCPPError:
-    """The error with its OCPP-J 1.6 code."""
-    code = OCPP16_CODES.get(error.code)
-    if code is not None:
-        error.code = code  # type: ignore[misc]
-    return error
+def schema_violation(action: str, payload: Any) -> CallErrorReply | None:
+    """How an incoming 1.6 CALL's payload fails its schema, as the CALLERROR to answer."""
+    validator = get_validator(CALL, action, "1.6")
+    error = next(iter(validator.iter_errors(payload)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "payload"
+    code = SCHEMA_CODES.get(str(error.validator), FORMATION_VIOLATION)
+    return CallErrorReply(code, f"{action}: {where}: {error.message}"[:500])
 
 
 def usable_payload(action: str, payload: Any) -> dict | None:
