@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import httpx
+
 from ocpp_adapter import wallet
 from ocpp_adapter.billing import money
 from ocpp_adapter.cse_client import CSEClient, CSEError, HttpClient
@@ -260,8 +262,15 @@ def _ocpp(args: argparse.Namespace) -> None:
         os.environ["CITYCSE_ADMIN_ORIGINATOR"] = args.admin_originator
     settings = Settings()
     config = config_from_settings(settings)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_standalone(config, args.cse_url))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_standalone(config, args.cse_url))
+    except (ValueError, OSError, CSEError) as exc:
+        print(f"citycse: the OCPP adapter cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except httpx.HTTPError as exc:
+        print(f"citycse: cannot reach the CSE at {args.cse_url}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -108,6 +108,7 @@ class OcppAdapter:
 
     async def start(self) -> None:
         logging.getLogger("ocpp").setLevel(logging.WARNING)
+        tls = self._tls()  # a bad TLS setting stops the start before anything else
         tree = await ensure_evcs(self.client, self.config.admin_originator)
         self.chargers = Chargers(self.client, tree, self.config.unknown_chargers)
         self.sessions = SessionService(
@@ -129,7 +130,7 @@ class OcppAdapter:
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_interval,
             backlog=BACKLOG,
-            ssl=self._tls(),
+            ssl=tls,
         )
         log.info(
             "event=ocpp_listening host=%s port=%s path=%s tls=%s unknown_chargers=%s",
