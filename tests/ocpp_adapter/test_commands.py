@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.ocpp_adapter.conftest import OcppCSE, TestChargePoint, charge_point
+from tests.ocpp_adapter.conftest import (
+    OcppCSE,
+    TestChargePoint,
+    charge_point,
+    launch_ocpp,
+    shutdown_ocpp,
+)
 from tests.support.client import M2M, TY_CIN, unique
 from tests.support.server import (
     clean_env,
@@ -199,6 +205,32 @@ async def test_a_command_to_an_offline_charger_is_recorded_as_offline(ocpp_cse: 
     result = (await result_of(ocpp_cse, cp_id, ri))["con"]
     assert result["status"] == "offline" and cp_id in result["error"]
     assert result["request"] == {"connectorId": 1}
+    # the charger comes back: a command that has its result is not sent again
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        fresh = await command(ocpp_cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
+        assert await received(cp) == ("Reset", {"type": "Soft"})
+        assert (await result_of(ocpp_cse, cp_id, fresh))["con"]["status"] == "answered"
+        assert cp.received.empty()
+    assert len(await asyncio.to_thread(_results, ocpp_cse.base_url, cp_id, f"command:{ri}")) == 1
+
+
+async def test_commands_on_postgresql():
+    cse = await asyncio.to_thread(launch_ocpp, "postgresql")
+    try:
+        cp_id = cp_name()
+        async with charge_point(cse, cp_id) as cp:
+            await cp.boot()
+            ri = await command(cse, cp_id, {"action": "GetConfiguration", "request": {}})
+            assert (await received(cp))[0] == "GetConfiguration"
+            result = (await result_of(cse, cp_id, ri))["con"]
+            assert result["status"] == "answered"
+            assert {k["key"] for k in result["response"]["configurationKey"]} == {
+                "HeartbeatInterval",
+                "MeterValueSampleInterval",
+            }
+    finally:
+        await asyncio.to_thread(shutdown_ocpp, cse)
 
 
 async def test_who_may_command_a_charger(ocpp_cse: OcppCSE):
