@@ -34,6 +34,7 @@ SERVE_OPTIONS = (
     ("--ocpp-tls-cert", str, "PEM certificate (chain): serve wss:// (profile 2)", "plain ws://"),
     ("--ocpp-tls-key", str, "PEM private key of --ocpp-tls-cert", "none"),
     ("--ocpp-command-max-age-seconds", float, "commands older than this are not sent", "60"),
+    ("--ocpp-response-timeout-seconds", float, "how long a charger may take to answer", "30"),
 )
 FLAGS = (("--mqtt-tls-insecure", "do not verify the mqtts:// broker's certificate"),)
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     ocpp_tls_cert: str | None = None
     ocpp_tls_key: str | None = None
     ocpp_command_max_age_seconds: float = 60.0
+    ocpp_response_timeout_seconds: float = 30.0
 
     @property
     def csi(self) -> str:

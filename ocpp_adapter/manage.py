@@ -253,7 +253,7 @@ def _ocpp(args: argparse.Namespace) -> None:
     from ocpp_adapter.server import config_from_settings, run_standalone
 
     options = ("host", "port", "path", "unknown_chargers", "min_balance", "tls_cert", "tls_key",
-               "command_max_age_seconds")  # fmt: skip
+               "command_max_age_seconds", "response_timeout_seconds")  # fmt: skip
     for option in options:
         value = getattr(args, option)
         if value is not None:
@@ -347,5 +347,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="commands older than this are not sent (env CITYCSE_OCPP_COMMAND_MAX_AGE_SECONDS)",
+    )
+    p.add_argument(
+        "--response-timeout-seconds",
+        type=float,
+        default=None,
+        help="how long a charger may take to answer (env CITYCSE_OCPP_RESPONSE_TIMEOUT_SECONDS)",
     )
     p.set_defaults(handler=_ocpp)

@@ -78,6 +78,7 @@ def config_from_settings(settings) -> AdapterConfig:  # noqa: ANN001 - cse.setti
         tls_cert=settings.ocpp_tls_cert,
         tls_key=settings.ocpp_tls_key,
         command_max_age=settings.ocpp_command_max_age_seconds,
+        response_timeout=settings.ocpp_response_timeout_seconds,
     )
 
 

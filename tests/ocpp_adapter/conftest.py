@@ -209,13 +209,17 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def charge_point(
-    cse: OcppCSE, cp_id: str, password: str | None = None, ssl: Any = None
+    cse: OcppCSE,
+    cp_id: str,
+    password: str | None = None,
+    ssl: Any = None,
+    kind: type[TestChargePoint] | None = None,
 ) -> AsyncIterator[TestChargePoint]:
     headers = basic_auth(cp_id, password) if password is not None else None
     async with connect(
         cse.ocpp_url(cp_id), subprotocols=["ocpp1.6"], additional_headers=headers, ssl=ssl
     ) as ws:
-        cp = TestChargePoint(cp_id, ws)
+        cp = (kind or TestChargePoint)(cp_id, ws)
         reader = asyncio.create_task(cp.start())
         try:
             yield cp

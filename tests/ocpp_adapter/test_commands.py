@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from ocpp.routing import on
+from ocpp.v16 import call, call_result
 
 from tests.ocpp_adapter.conftest import (
     OcppCSE,
@@ -337,3 +339,65 @@ async def test_standalone_adapter_runs_fresh_commands_and_expires_stale_ones():
     finally:
         await asyncio.to_thread(_stop, adapter)
         server.stop()
+
+
+class CrossingChargePoint(TestChargePoint):
+    """Starts the transaction before it answers the RemoteStartTransaction, as real chargers
+    do: the central system gets a CALL while its own CALL is outstanding."""
+
+    __test__ = False
+
+    @on("RemoteStartTransaction")
+    async def on_remote_start(self, id_tag: str, **payload: Any) -> Any:
+        self._got("RemoteStartTransaction", "Accepted", id_tag=id_tag, **payload)
+        start = call.StartTransaction(
+            connector_id=payload.get("connector_id", 1),
+            id_tag=id_tag,
+            meter_start=0,
+            timestamp="2026-03-02T10:00:00Z",
+        )
+        self.started = asyncio.ensure_future(self.send(start))
+        await asyncio.sleep(0.3)  # the StartTransaction goes out before this answer
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+
+async def test_a_remote_start_crossed_by_the_chargers_start_transaction(ocpp_cse: OcppCSE):
+    card, cp_id = unique("T")[:12].upper(), cp_name()
+    await asyncio.to_thread(ocpp_cse.cli, "users", "add", "--id-tag", card, "--balance", "10.00")
+    async with charge_point(ocpp_cse, cp_id, kind=CrossingChargePoint) as cp:
+        await cp.boot()
+        start = {"action": "RemoteStartTransaction", "request": {"idTag": card, "connectorId": 1}}
+        ri = await command(ocpp_cse, cp_id, start)
+        assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
+        started = await asyncio.wait_for(cp.started, 10)
+        assert started.id_tag_info["status"] == "Accepted" and started.transaction_id > 0
+
+
+class SlowChargePoint(TestChargePoint):
+    """Takes 3 s to answer a Reset."""
+
+    __test__ = False
+
+    @on("Reset")
+    async def on_reset(self, **payload: Any) -> Any:
+        self._got("Reset", "Accepted", **payload)
+        await asyncio.sleep(3)
+        return call_result.Reset(status="Accepted")
+
+
+async def test_a_charger_that_answers_too_late_fails_the_command_and_stays_usable():
+    cse = await asyncio.to_thread(launch_ocpp, "sqlite", ["--ocpp-response-timeout-seconds", "1"])
+    try:
+        cp_id = cp_name()
+        async with charge_point(cse, cp_id, kind=SlowChargePoint) as cp:
+            await cp.boot()
+            ri = await command(cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
+            result = (await result_of(cse, cp_id, ri))["con"]
+            assert result["status"] == "failed" and "in time" in result["error"]
+            await asyncio.sleep(2.5)  # the late answer arrives and is dropped
+            ri = await command(cse, cp_id, {"action": "UnlockConnector",
+                                            "request": {"connectorId": 1}})  # fmt: skip
+            result = (await result_of(cse, cp_id, ri))["con"]
+            assert (result["status"], result["response"]) == ("answered", {"status": "Unlocked"})
+    finally:
+        await asyncio.to_thread(shutdown_ocpp, cse)
