@@ -19,7 +19,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError, SecurityError
@@ -40,6 +40,9 @@ from ocpp_adapter.frames import (
 )
 from ocpp_adapter.sessions import SessionService, energy_samples
 from ocpp_adapter.tree import EVCS_AEI
+
+if TYPE_CHECKING:
+    from ocpp_adapter.commands import CommandService
 
 log = logging.getLogger("citycse.ocpp")
 
@@ -64,12 +67,12 @@ class CentralSystemChargePoint(ChargePoint):
         sessions: SessionService,
         heartbeat_interval: int,
         response_timeout: float = 30,
-        commands: Any = None,
+        commands: CommandService | None = None,
     ) -> None:
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.chargers = chargers
         self.sessions = sessions
-        self.commands = commands  # ocpp_adapter.commands.CommandService
+        self.commands = commands
         self.heartbeat_interval = heartbeat_interval
         self._tasks: set[asyncio.Task] = set()
         self._lenient: bool | None = None  # read from the tree at the first violation
@@ -103,6 +106,7 @@ class CentralSystemChargePoint(ChargePoint):
     def remote_stop(self, transaction_id: int, why: str) -> None:
         """RemoteStopTransaction on its own task, recorded by the command service."""
         request = {"transactionId": transaction_id}
+        assert self.commands is not None
         self.spawn(self.commands.send(self.id, "RemoteStopTransaction", request, why, EVCS_AEI))
 
     # -- frames -----------------------------------------------------------------------------

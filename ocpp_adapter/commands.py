@@ -25,7 +25,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -118,6 +118,7 @@ class CommandService:
         self._tasks: set[asyncio.Task] = set()
         self._containers: dict[str, str | None] = {}  # commands container ri -> cp id
         self._taken: dict[str, float] = {}  # command ri -> when this process took it
+        self._chains: dict[str, asyncio.Task] = {}  # cp id -> its latest command's task
 
     # -- the Python contract --------------------------------------------------------------
 
@@ -196,18 +197,39 @@ class CommandService:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             if reply.rsc == POLL_OK:
-                self._spawn(self.take_notification(reply.pc))
+                try:
+                    await self.take_notification(reply.pc)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - one bad notification stops nothing
+                    log.exception("event=command_notification_failed")
             elif reply.rsc != POLL_TIMEOUT:
                 log.warning("event=command_poll_failed rsc=%s pc=%r", reply.rsc, reply.pc)
                 await asyncio.sleep(RETRY_SECONDS)
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+    def _in_order(self, cp_id: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run `job` on its own task once the charger's previous command is done, so a
+        charger gets its commands in the order they were created (others do not wait)."""
+        previous = self._chains.get(cp_id)
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await job()
+
+        task = asyncio.get_running_loop().create_task(after_previous())
+        self._chains[cp_id] = task
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(finished: asyncio.Task) -> None:
+            self._tasks.discard(finished)
+            if self._chains.get(cp_id) is finished:
+                del self._chains[cp_id]
+
+        task.add_done_callback(done)
 
     async def take_notification(self, primitive: Any) -> None:
-        """Run the command a polled notification announces (a new CIN in `commands`)."""
+        """Queue the command a polled notification announces (a new CIN in `commands`)."""
         try:
             sgn = primitive["m2m:rqp"]["pc"]["m2m:sgn"]
             cin = sgn["nev"]["rep"]["m2m:cin"]
@@ -217,7 +239,7 @@ class CommandService:
         if cp_id is None:
             log.warning("event=command_ignored ri=%s why=not_in_a_charger", cin.get("ri"))
             return
-        await self.run_command(cp_id, cin)
+        self._in_order(cp_id, lambda: self.run_command(cp_id, cin))
 
     async def catch_up(self, cp_id: str) -> None:
         """Run the charger's recent commands that have no result (see the module doc)."""

@@ -401,3 +401,22 @@ async def test_a_charger_that_answers_too_late_fails_the_command_and_stays_usabl
             assert (result["status"], result["response"]) == ("answered", {"status": "Unlocked"})
     finally:
         await asyncio.to_thread(shutdown_ocpp, cse)
+
+
+async def test_a_charger_gets_its_commands_in_the_order_they_were_created(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        values = [str(n) for n in range(1, 9)]
+        commands = [
+            await command(
+                ocpp_cse,
+                cp_id,
+                {"action": "ChangeConfiguration", "request": {"key": "Order", "value": value}},
+            )  # fmt: skip
+            for value in values
+        ]
+        got = [(await received(cp))[1]["value"] for _ in values]
+        assert got == values and cp.configuration["Order"] == "8"
+        for ri in commands:
+            assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
