@@ -72,8 +72,12 @@ def _json_safe(value: Any) -> Any:
 
 
 def _error_text(exc: BaseException) -> str:
+    """Why a call failed: the code of the charger's CALLERROR (or of its answer's schema
+    violation), a timeout, or another transport failure."""
     if isinstance(exc, OCPPError):
-        return f"CALLERROR {exc.code}: {exc.description}"
+        details = exc.details if isinstance(exc.details, dict) else {}
+        cause = details.get("cause") or (json.dumps(details, default=str) if details else "")
+        return f"{exc.code}: {exc.description}" + (f" ({cause})"[:500] if cause else "")
     if isinstance(exc, TimeoutError):
         return "no answer from the charger in time"
     return f"{type(exc).__name__}: {exc}"

@@ -160,7 +160,7 @@ async def test_refusals_and_callerrors_of_the_charger_are_recorded(ocpp_cse: Ocp
         ri = await command(ocpp_cse, cp_id, {"action": "ClearCache"})
         result = (await result_of(ocpp_cse, cp_id, ri))["con"]
         assert result["status"] == "failed" and "response" not in result
-        assert result["error"].startswith("CALLERROR NotImplemented")
+        assert result["error"].startswith("NotImplemented")
         assert result["request"] == {} and result["reason"] is None
         # the connection still works for the next command
         ri = await command(ocpp_cse, cp_id, {"action": "UnlockConnector",
@@ -420,3 +420,27 @@ async def test_a_charger_gets_its_commands_in_the_order_they_were_created(ocpp_c
         assert got == values and cp.configuration["Order"] == "8"
         for ri in commands:
             assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
+
+
+class SloppyChargePoint(TestChargePoint):
+    """Answers Reset with a status OCPP 1.6 does not define."""
+
+    __test__ = False
+
+    @on("Reset", skip_schema_validation=True)
+    async def on_reset(self, **payload: Any) -> Any:
+        self._got("Reset", "Maybe", **payload)
+        return call_result.Reset(status="Maybe")
+
+
+async def test_an_answer_that_fails_the_schema_fails_the_command(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id, kind=SloppyChargePoint) as cp:
+        await cp.boot()
+        ri = await command(ocpp_cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
+        result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+        assert result["status"] == "failed" and "Maybe" in result["error"], result
+        assert "response" not in result
+        trigger = {"action": "TriggerMessage", "request": {"requestedMessage": "Heartbeat"}}
+        ri = await command(ocpp_cse, cp_id, trigger)
+        assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
