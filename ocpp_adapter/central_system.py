@@ -31,9 +31,11 @@ from websockets.exceptions import ConnectionClosed
 from ocpp_adapter.calls import CommandRejected, answer_payload, build_call
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.frames import (
+    CALL,
+    BadFrame,
     CallErrorReply,
     call_error,
-    check_frame,
+    parse_frame,
     schema_violation,
     unknown_action_error,
     usable_payload,
@@ -112,12 +114,16 @@ class CentralSystemChargePoint(ChargePoint):
     # -- frames -----------------------------------------------------------------------------
 
     async def route_message(self, raw_msg: str | bytes) -> None:
-        bad = check_frame(raw_msg)
-        if bad is not None:
-            log.warning("event=bad_frame cp=%s code=%s why=%r", self.id, bad.code,
-                        bad.description)  # fmt: skip
-            if bad.unique_id is not None:
-                await self._send(call_error(bad.unique_id, bad.code, bad.description))
+        frame = parse_frame(raw_msg)
+        if isinstance(frame, BadFrame):
+            log.warning("event=bad_frame cp=%s code=%s why=%r", self.id, frame.code,
+                        frame.description)  # fmt: skip
+            if frame.unique_id is not None:
+                await self._send(call_error(frame.unique_id, frame.code, frame.description))
+            return
+        if frame[0] != CALL and not self._call_lock.locked():
+            # Nothing is waiting for it: queued, it would only be skipped by the next call.
+            log.warning("event=unexpected_answer cp=%s id=%s", self.id, frame[1])
             return
         try:
             await super().route_message(raw_msg)
@@ -125,24 +131,35 @@ class CentralSystemChargePoint(ChargePoint):
             raise
         except Exception:
             log.exception("event=frame_failed cp=%s", self.id)
-            frame = json.loads(raw_msg)
-            if frame[0] == 2:
+            if frame[0] == CALL:
                 await self._send(call_error(frame[1], "InternalError", "unexpected error"))
 
     async def _handle_call(self, msg: Call) -> Any:
+        refusal = await self._refusal(msg)
+        if refusal is not None:
+            # Answered here: the package would log each refusal as an error with a traceback.
+            log.warning("event=call_refused cp=%s action=%s id=%s code=%s why=%r", self.id,
+                        msg.action, msg.unique_id, refusal.code, refusal.description)  # fmt: skip
+            await self._send(msg.create_call_error(refusal).to_json())
+            return None
+        return await super()._handle_call(msg)
+
+    async def _refusal(self, msg: Call) -> OCPPError | None:
+        """Why a CALL is not handled, or None; makes a lenient charger's payload usable."""
         handlers = self.route_map.get(msg.action, {})
         if "_on_action" not in handlers:
-            raise unknown_action_error(msg.action)
+            return unknown_action_error(msg.action)
         if msg.action != "BootNotification" and not await self.chargers.ready(self.id):
-            raise SecurityError(description="the charge point is not accepted (boot first)")
+            return SecurityError(description="the charge point is not accepted (boot first)")
         violation = schema_violation(msg.action, msg.payload)
-        if violation is not None:
-            usable = usable_payload(msg.action, msg.payload)
-            if usable is None or not await self._is_lenient():
-                raise violation
-            await self._record_violation(msg, violation)
-            msg.payload = usable
-        return await super()._handle_call(msg)
+        if violation is None:
+            return None
+        usable = usable_payload(msg.action, msg.payload)
+        if usable is None or not await self._is_lenient():
+            return violation
+        await self._record_violation(msg, violation)
+        msg.payload = usable
+        return None
 
     async def _is_lenient(self) -> bool:
         if self._lenient is None:

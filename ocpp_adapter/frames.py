@@ -92,8 +92,8 @@ class BadFrame:
     description: str
 
 
-def check_frame(raw: str | bytes) -> BadFrame | None:
-    """None for a frame the package can route; otherwise what to answer."""
+def parse_frame(raw: str | bytes) -> list | BadFrame:
+    """The frame as a JSON array the package can route, or what to answer instead."""
     try:
         frame = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -103,7 +103,7 @@ def check_frame(raw: str | bytes) -> BadFrame | None:
     kind = frame[0]
     unique_id = frame[1] if len(frame) > 1 and _valid_unique_id(frame[1]) else None
     if kind in (CALL_RESULT, CALL_ERROR) and not isinstance(kind, bool):
-        return _check_answer(frame)
+        return _check_answer(frame) or frame
     if kind != CALL or isinstance(kind, bool):
         return BadFrame(
             unique_id or UNKNOWN_ID,
@@ -121,7 +121,7 @@ def check_frame(raw: str | bytes) -> BadFrame | None:
         return BadFrame(unique_id, FORMATION_VIOLATION, "the Action must be a string")
     if not isinstance(frame[3], dict):
         return BadFrame(unique_id, FORMATION_VIOLATION, "the payload must be a JSON object")
-    return None
+    return frame
 
 
 def _valid_unique_id(value: Any) -> bool:
