@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -444,3 +445,30 @@ async def test_an_answer_that_fails_the_schema_fails_the_command(ocpp_cse: OcppC
         trigger = {"action": "TriggerMessage", "request": {"requestedMessage": "Heartbeat"}}
         ri = await command(ocpp_cse, cp_id, trigger)
         assert (await result_of(ocpp_cse, cp_id, ri))["con"]["status"] == "answered"
+
+
+def _grant(base_url: str, cp_id: str, originator: str) -> int | None:
+    """Add `originator` to the charger's ACP with all rights (as the admin)."""
+    client = M2M(base_url)
+    try:
+        path = f"cse-in/cp-{cp_id}/acp"
+        rules = client.retrieve(path).res("m2m:acp")["pv"]["acr"]
+        rules.append({"acor": [originator], "acop": 63})
+        return client.update(path, 1, {"pv": {"acr": rules}}).rsc
+    finally:
+        client.close()
+
+
+async def test_an_originator_the_charger_acp_grants_may_command_it(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        con = {"action": "UnlockConnector", "request": {"connectorId": 1}}
+        rsc, _ = await asyncio.to_thread(_create_command, ocpp_cse.base_url, cp_id, con, "COps")
+        assert rsc == 4103
+        assert await asyncio.to_thread(_grant, ocpp_cse.base_url, cp_id, "COps") == 2004
+        # a command given as JSON text is taken too
+        ri = await command(ocpp_cse, cp_id, json.dumps(con), origin="COps")
+        assert await received(cp) == ("UnlockConnector", {"connectorId": 1})
+        result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+        assert (result["status"], result["requestedBy"]) == ("answered", "COps")
