@@ -36,10 +36,11 @@ class Chargers:
 
     Unknown chargers (no AE and no password configured) are kept `pending` by default: they
     stay connected and out of the tree, and every message they send beyond the boot is
-    refused by the policy, until the operator admits them (`citycse chargers password`, or
-    `chargers add`). `accept` would let any device that reaches the port register an AE and
-    report transactions against any user's idTag (idTags are printed on cards, not secret),
-    so it is for closed networks and tests only; `reject` answers their boot Rejected."""
+    refused (SecurityError), until the operator admits them by setting their password
+    (`citycse chargers password`). `accept` would let any device that reaches the port
+    register an AE and report transactions against any user's idTag (idTags are printed on
+    cards, not secret), so it is for closed networks and tests only; `reject` answers their
+    boot Rejected."""
 
     def __init__(self, client: CSEClient, tree: EvcsTree, unknown_policy: str) -> None:
         if unknown_policy not in UNKNOWN_CHARGER_POLICIES:
