@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.ocpp_adapter.conftest import OcppCSE
+from tests.ocpp_adapter.conftest import OcppCSE, charge_point, launch_ocpp, shutdown_ocpp
 from tests.support.client import M2M, unique
 
 BOOT = {"chargePointVendor": "TestCo", "chargePointModel": "T1"}
@@ -121,15 +121,15 @@ async def test_binary_frames_and_a_burst_of_garbage(ocpp_cse: OcppCSE):
         await still_usable(ws)
 
 
-async def test_a_charger_that_is_not_admitted_may_only_boot(ocpp_cse: OcppCSE):
-    from tests.ocpp_adapter.conftest import launch_ocpp, shutdown_ocpp
-
-    cse = await asyncio.to_thread(launch_ocpp, "sqlite", None, None)  # the default policy
+@pytest.mark.parametrize(("policy", "boot_status"), [(None, "Pending"), ("reject", "Rejected")])
+async def test_a_charger_that_is_not_admitted_may_only_boot(policy, boot_status):
+    """None: the default policy, which must be `pending`."""
+    cse = await asyncio.to_thread(launch_ocpp, "sqlite", None, policy)
     try:
         cp_id = unique("cp")
         async with raw_socket(cse, cp_id) as ws:
             reply = await exchange(ws, json.dumps([2, "b1", "BootNotification", BOOT]))
-            assert reply[0] == 3 and reply[2]["status"] == "Pending"
+            assert reply[0] == 3 and reply[2]["status"] == boot_status
             start = {"connectorId": 1, "idTag": "CARD", "meterStart": 0,
                      "timestamp": "2026-03-02T10:00:00Z"}  # fmt: skip
             for frame in (
@@ -147,8 +147,6 @@ async def test_a_charger_that_is_not_admitted_may_only_boot(ocpp_cse: OcppCSE):
             client.close()
         # admitted by setting its password: boots Accepted and is registered
         await asyncio.to_thread(cse.cli, "chargers", "password", cp_id, "--set", "p" * 20)
-        from tests.ocpp_adapter.conftest import charge_point
-
         async with charge_point(cse, cp_id, "p" * 20) as cp:
             assert await cp.boot() == "Accepted"
     finally:
