@@ -215,3 +215,72 @@ async def test_lenient_needs_a_registered_charger(ocpp_cse: OcppCSE):
         ocpp_cse.cli, "chargers", "lenient", unique("cp"), "--on", check=False
     )
     assert done.returncode == 1 and "no charger" in done.stderr
+
+
+# -- anything at all --------------------------------------------------------------------------
+
+CHARGER_ACTIONS = ["BootNotification", "Heartbeat", "StatusNotification", "Authorize",
+                   "StartTransaction", "StopTransaction", "MeterValues", "DataTransfer",
+                   "FirmwareStatusNotification", "DiagnosticsStatusNotification"]  # fmt: skip
+FIELDS = ["connectorId", "idTag", "meterStart", "meterStop", "timestamp", "transactionId",
+          "status", "errorCode", "meterValue", "vendorId", "data", "chargePointVendor",
+          "chargePointModel", "sampledValue", "x"]  # fmt: skip
+
+
+def random_value(rng, depth: int = 0):
+    kinds = ["int", "str", "float", "bool", "null", "list", "dict"] if depth < 3 else ["int"]
+    kind = rng.choice(kinds)
+    if kind == "int":
+        return rng.choice([0, -1, 1, 2**31, 2**63, rng.randint(-5, 5000)])
+    if kind == "str":
+        return rng.choice(["", "A", "2026-03-02T10:00:00Z", "x" * 300, "Ünï", "\u0000"])
+    if kind == "float":
+        return rng.choice([0.1, -1e308, 3.5])
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    if kind == "list":
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(FIELDS): random_value(rng, depth + 1) for _ in range(rng.randint(0, 5))}
+
+
+def random_frame(rng, n: int) -> tuple[str, bool]:
+    """A frame and whether it is a well-formed CALL (which must be answered)."""
+    kind = rng.choice([2, 2, 2, 3, 4, "2", None, 9])
+    unique_id = f"f{n}" if rng.random() < 0.7 else rng.choice([n, None, "x" * 40])
+    action = rng.choice([*CHARGER_ACTIONS, "Reset", "Nope", 5, None, ["Heartbeat"]])
+    payload = (
+        random_value(rng)
+        if rng.random() < 0.2
+        else {rng.choice(FIELDS): random_value(rng, 1) for _ in range(rng.randint(0, 6))}
+    )
+    frame = [kind, unique_id, action, payload][: rng.choice([1, 2, 3, 4, 4, 4, 4, 5])]
+    answered = kind == 2 and isinstance(unique_id, str) and len(unique_id) <= 36
+    return json.dumps(frame), answered and len(frame) >= 2
+
+
+async def test_random_frames_never_break_the_connection(ocpp_cse: OcppCSE):
+    import random
+
+    rng = random.Random(20261124)
+    async with raw_socket(ocpp_cse, unique("cp")) as ws:
+        await booted(ws)
+        for n in range(300):
+            frame, must_answer = random_frame(rng, n)
+            await ws.send(frame)
+            await ws.send(f'[2, "probe{n}", "Heartbeat", {{}}]')
+            replies = []
+            while True:
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if reply[1] == f"probe{n}":
+                    assert reply[0] == 3
+                    break
+                replies.append(reply)
+            assert len(replies) <= 1, (frame, replies)
+            if must_answer:
+                assert len(replies) == 1 and replies[0][0] in (3, 4), (frame, replies)
+                assert replies[0][1] == json.loads(frame)[1]
+            for reply in replies:
+                if reply[0] == 4:
+                    assert isinstance(reply[2], str) and reply[2] != "InternalError", frame
