@@ -35,10 +35,11 @@ from ocpp_adapter.frames import (
     BadFrame,
     CallErrorReply,
     call_error,
+    known_fields,
     parse_frame,
     schema_violation,
+    structure_violation,
     unknown_action_error,
-    usable_payload,
 )
 from ocpp_adapter.sessions import SessionService, energy_samples
 from ocpp_adapter.tree import EVCS_AEI
@@ -152,13 +153,13 @@ class CentralSystemChargePoint(ChargePoint):
         if msg.action != "BootNotification" and not await self.chargers.ready(self.id):
             return SecurityError(description="the charge point is not accepted (boot first)")
         violation = schema_violation(msg.action, msg.payload)
-        if violation is None:
-            return None
-        usable = usable_payload(msg.action, msg.payload)
-        if usable is None or not await self._is_lenient():
+        if violation is None or not await self._is_lenient():
             return violation
+        unusable = structure_violation(msg.action, msg.payload)
+        if unusable is not None:
+            return unusable
         await self._record_violation(msg, violation)
-        msg.payload = usable
+        msg.payload = known_fields(msg.action, msg.payload)
         return None
 
     async def _is_lenient(self) -> bool:

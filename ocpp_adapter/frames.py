@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from jsonschema import Draft4Validator, FormatChecker
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError, OCPPError
 from ocpp.messages import get_validator
 from ocpp.v16.enums import Action
+
+from ocpp_adapter.tariffs import parse_time
 
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
 UNKNOWN_ID = "-1"
@@ -65,13 +69,33 @@ OCPP16_CODES = {
     "FormatViolation": FORMATION_VIOLATION,
     "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
 }
-JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "string": str,
-    "integer": int,
-    "number": (int, float),
-    "array": list,
-    "object": dict,
-}
+TIMESTAMPS = FormatChecker(formats=())
+
+
+@TIMESTAMPS.checks("date-time", raises=(ValueError, OverflowError))
+def _readable_timestamp(value: Any) -> bool:
+    """A timestamp the billing can read (other types are the `type` rule's business)."""
+    if isinstance(value, str):
+        parse_time(value)
+    return True
+
+
+# What a lenient charger may get wrong: the value rules, not the structure nor timestamps.
+VALUE_CONSTRAINTS = frozenset(
+    {
+        "additionalProperties",
+        "enum",
+        "maxItems",
+        "maxLength",
+        "maximum",
+        "minItems",
+        "minLength",
+        "minimum",
+        "multipleOf",
+        "pattern",
+        "uniqueItems",
+    }
+)
 
 
 class CallErrorReply(OCPPError):
@@ -153,8 +177,28 @@ def unknown_action_error(action: str) -> OCPPError:
 
 
 def schema_violation(action: str, payload: Any) -> CallErrorReply | None:
-    """How an incoming 1.6 CALL's payload fails its schema, as the CALLERROR to answer."""
-    validator = get_validator(CALL, action, "1.6")
+    """How an incoming 1.6 CALL's payload fails its schema, as the CALLERROR to answer.
+    Unlike the package, timestamps (`format: date-time`) are checked too: one that cannot
+    be read would poison the billing of its session."""
+    return _first_violation(_strict_validator(action), action, payload)
+
+
+def structure_violation(action: str, payload: Any) -> CallErrorReply | None:
+    """For lenient chargers: how the payload's structure fails (a required field missing,
+    a JSON type or a timestamp wrong), ignoring the rules on values (enum spellings,
+    lengths, patterns, unknown fields)."""
+    return _first_violation(_structure_validator(action), action, payload)
+
+
+def known_fields(action: str, payload: dict) -> dict:
+    """The payload without the top-level fields its schema does not define."""
+    properties = _schema(action).get("properties", {})
+    return {k: v for k, v in payload.items() if k in properties}
+
+
+def _first_violation(
+    validator: Draft4Validator, action: str, payload: Any
+) -> CallErrorReply | None:
     error = next(iter(validator.iter_errors(payload)), None)
     if error is None:
         return None
@@ -163,22 +207,27 @@ def schema_violation(action: str, payload: Any) -> CallErrorReply | None:
     return CallErrorReply(code, f"{action}: {where}: {error.message}"[:500])
 
 
-def usable_payload(action: str, payload: Any) -> dict | None:
-    """For lenient chargers: the payload reduced to the fields the schema knows, when every
-    required field is there with the right JSON type; else None."""
-    if not isinstance(payload, dict):
-        return None
-    schema = get_validator(CALL, action, "1.6").schema
-    properties: dict = schema.get("properties", {})
-    for name in schema.get("required", []):
-        json_type = properties.get(name, {}).get("type", "")
-        if name not in payload or not _has_type(payload[name], json_type):
-            return None
-    return {k: v for k, v in payload.items() if k in properties}
+def _schema(action: str) -> dict:
+    return get_validator(CALL, action, "1.6").schema
 
 
-def _has_type(value: Any, json_type: str) -> bool:
-    if json_type == "boolean":
-        return isinstance(value, bool)
-    kind = JSON_TYPES.get(json_type)
-    return kind is None or (isinstance(value, kind) and not isinstance(value, bool))
+@lru_cache(maxsize=128)
+def _strict_validator(action: str) -> Draft4Validator:
+    return Draft4Validator(_schema(action), format_checker=TIMESTAMPS)
+
+
+@lru_cache(maxsize=128)
+def _structure_validator(action: str) -> Draft4Validator:
+    return Draft4Validator(_structure_only(_schema(action)), format_checker=TIMESTAMPS)
+
+
+def _structure_only(schema: Any) -> Any:
+    """The schema without its constraints on values (see VALUE_CONSTRAINTS)."""
+    if isinstance(schema, dict):
+        kept = {k: _structure_only(v) for k, v in schema.items() if k not in VALUE_CONSTRAINTS}
+        if isinstance(schema.get("properties"), dict):  # property names are not keywords
+            kept["properties"] = {k: _structure_only(v) for k, v in schema["properties"].items()}
+        return kept
+    if isinstance(schema, list):
+        return [_structure_only(value) for value in schema]
+    return schema

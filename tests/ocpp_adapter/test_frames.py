@@ -75,6 +75,13 @@ BAD_FRAMES = [
         "t18",
         "OccurenceConstraintViolation",
     ),
+    # a timestamp the billing could not read (the package does not check formats)
+    (
+        '[2, "t19", "StartTransaction", {"connectorId": 1, "idTag": "A", "meterStart": 0, '
+        '"timestamp": "garbage"}]',
+        "t19",
+        "PropertyConstraintViolation",
+    ),
 ]
 
 
@@ -190,6 +197,9 @@ async def test_lenient_charger_has_usable_violations_handled_and_recorded(ocpp_c
         wrong_type = {**SLEEPING, "connectorId": "1"}
         reply = await exchange(ws, json.dumps([2, "u2", "StatusNotification", wrong_type]))
         assert reply[:3] == [4, "u2", "TypeConstraintViolation"]
+        bad_time = {**SLEEPING, "timestamp": "later"}
+        reply = await exchange(ws, json.dumps([2, "u3", "StatusNotification", bad_time]))
+        assert reply[:3] == [4, "u3", "PropertyConstraintViolation"] and "timestamp" in reply[3]
         await still_usable(ws)
     violations = await asyncio.to_thread(_cins, ocpp_cse, f"cse-in/cp-{cp_id}/violations")
     assert [(v["con"]["action"], v["con"]["code"], v["con"]["uniqueId"]) for v in violations] == [
@@ -260,11 +270,17 @@ def random_frame(rng, n: int) -> tuple[str, bool]:
     return json.dumps(frame), answered and len(frame) >= 2
 
 
-async def test_random_frames_never_break_the_connection(ocpp_cse: OcppCSE):
+@pytest.mark.parametrize("lenient", [False, True])
+async def test_random_frames_never_break_the_connection(ocpp_cse: OcppCSE, lenient: bool):
     import random
 
     rng = random.Random(20261124)
-    async with raw_socket(ocpp_cse, unique("cp")) as ws:
+    cp_id = unique("cp")
+    if lenient:
+        async with raw_socket(ocpp_cse, cp_id) as ws:
+            await booted(ws)
+        await asyncio.to_thread(ocpp_cse.cli, "chargers", "lenient", cp_id, "--on")
+    async with raw_socket(ocpp_cse, cp_id) as ws:
         await booted(ws)
         for n in range(300):
             frame, must_answer = random_frame(rng, n)
