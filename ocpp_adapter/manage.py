@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,6 +27,7 @@ from ocpp_adapter.tree import (
     CREDENTIALS,
     LENIENT_LABEL,
     TARIFFS,
+    TY_CIN,
     TY_CNT,
     USERS,
     add_instance,
@@ -201,6 +203,32 @@ async def chargers_lenient(client: CSEClient, args: argparse.Namespace) -> Any:
     return {"chargePointId": args.charge_point_id, "lenient": args.on}
 
 
+async def chargers_command(client: CSEClient, args: argparse.Namespace) -> Any:
+    """Create a command CIN and wait for its result (see the README's commands section)."""
+    admin = _admin(args)
+    try:
+        request = json.loads(args.request)
+    except ValueError:
+        raise CommandError('--request must be JSON, e.g. \'{"type": "Soft"}\'') from None
+    con: dict[str, Any] = {"action": args.action, "request": request}
+    if args.reason:
+        con["reason"] = args.reason
+    commands = f"{charger_path(args.charge_point_id)}/commands"
+    attrs = {"cnf": "application/json:0", "con": con, "cr": None}
+    reply = await client.create(commands, admin, TY_CIN, "m2m:cin", attrs)
+    if reply.rsc == 4004:
+        raise CommandError(f"no charger {args.charge_point_id}")
+    ri = reply.expect("creating the command", 2001).resource("m2m:cin")["ri"]
+    results = f"{charger_path(args.charge_point_id)}/results"
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        found = await instances(client, results, admin, label=f"command:{ri}")
+        if found:
+            return found[0]["con"]
+        await asyncio.sleep(0.2)
+    raise CommandError(f"command {ri} created; no result within {args.wait:g} s")
+
+
 # -- wiring ---------------------------------------------------------------------------------
 
 
@@ -332,6 +360,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     switch.add_argument("--off", dest="on", action="store_false")
     _common(p)
     p.set_defaults(handler=_run(chargers_lenient))
+    p = sub.add_parser(
+        "command", help="send an OCPP call to a charger through its commands container"
+    )
+    p.add_argument("charge_point_id")
+    p.add_argument("action", help="OCPP action, e.g. Reset")
+    p.add_argument("--request", default="{}", help="the OCPP payload as JSON (camelCase)")
+    p.add_argument("--reason", default=None)
+    p.add_argument("--wait", type=float, default=40.0, help="seconds to wait for the result")
+    _common(p)
+    p.set_defaults(handler=_run(chargers_command))
 
     p = commands.add_parser("ocpp", help="run the OCPP adapter as its own process")
     _common(p, json_output=False)

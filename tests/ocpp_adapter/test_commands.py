@@ -472,3 +472,26 @@ async def test_an_originator_the_charger_acp_grants_may_command_it(ocpp_cse: Ocp
         assert await received(cp) == ("UnlockConnector", {"connectorId": 1})
         result = (await result_of(ocpp_cse, cp_id, ri))["con"]
         assert (result["status"], result["requestedBy"]) == ("answered", "COps")
+
+
+async def test_the_command_cli_sends_and_prints_the_result(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id) as cp:
+        await cp.boot()
+        args = ["chargers", "command", cp_id, "ChangeAvailability", "--request",
+                '{"connectorId": 1, "type": "Inoperative"}', "--reason", "maintenance"]  # fmt: skip
+        result = await asyncio.to_thread(ocpp_cse.cli_json, *args)
+        assert (result["status"], result["response"]) == ("answered", {"status": "Accepted"})
+        assert (result["reason"], result["requestedBy"]) == ("maintenance", "CAdmin")
+        assert await received(cp) == (
+            "ChangeAvailability",
+            {"connectorId": 1, "type": "Inoperative"},
+        )
+    bad = await asyncio.to_thread(
+        ocpp_cse.cli, "chargers", "command", cp_id, "Reset", "--request", "{oops", check=False
+    )
+    assert bad.returncode == 1 and "--request must be JSON" in bad.stderr
+    missing = await asyncio.to_thread(
+        ocpp_cse.cli, "chargers", "command", cp_name(), "Reset", check=False
+    )
+    assert missing.returncode == 1 and "no charger" in missing.stderr
