@@ -10,6 +10,11 @@ oneM2M request, so it works the same through the in-process client (`citycse ser
 own that the CSE must reach, and commands created while the adapter is down wait in the
 outbox (and are then refused as `expired` when they have grown too old).
 
+For as long as the age limit after the adapter starts, a command for a charger that is not
+connected is held rather than recorded `offline`: chargers reconnect after an adapter
+restart, and a command queued during the outage should reach its charger if it is still
+young. It runs when the charger connects (`catch_up`), else `offline` when the time is up.
+
 A notification is handed out once; one taken by a poll whose adapter died meanwhile (a
 standalone adapter restarted while its long poll was still open at the CSE) is gone. So
 when a charger connects, its commands of the last hour that have no result are run too
@@ -123,6 +128,8 @@ class CommandService:
         self._containers: dict[str, str | None] = {}  # commands container ri -> cp id
         self._taken: dict[str, float] = {}  # command ri -> when this process took it
         self._chains: dict[str, asyncio.Task] = {}  # cp id -> its latest command's task
+        self._started = time.monotonic()
+        self._held: list[tuple[str, dict]] = []  # (cp id, command CIN) until chargers are back
 
     # -- the Python contract --------------------------------------------------------------
 
@@ -180,7 +187,28 @@ class CommandService:
     # -- commands from the tree -------------------------------------------------------------
 
     def start(self) -> None:
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="commands")
+        self._started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self._watcher = loop.create_task(self._watch(), name="commands")
+        self._tasks.add(loop.create_task(self._release_held(), name="held-commands"))
+
+    def _hold(self, cp_id: str, cin: dict) -> bool:
+        """Keep a command for a charger that has not reconnected since the adapter started;
+        False once that time is over."""
+        if time.monotonic() - self._started >= self.max_age:
+            return False
+        self._held.append((cp_id, cin))
+        self._taken.pop(cin.get("ri"), None)  # catch_up may take it when the charger connects
+        log.info("event=command_held cp=%s command=%s", cp_id, cin.get("ri"))
+        return True
+
+    async def _release_held(self) -> None:
+        """After the startup grace, the held commands nobody took are recorded (offline)."""
+        await asyncio.sleep(self.max_age)
+        held, self._held = self._held, []
+        for cp_id, cin in held:
+            if cin.get("ri") not in self._taken:
+                self._in_order(cp_id, lambda cp_id=cp_id, cin=cin: self.run_command(cp_id, cin))
 
     async def stop(self) -> None:
         tasks = [t for t in (self._watcher, *self._tasks) if t is not None]
@@ -297,6 +325,8 @@ class CommandService:
             await self.record(cp_id, record)
             return record
         age = self._age(cin.get("ct"))
+        if age <= self.max_age and cp_id not in self.connections and self._hold(cp_id, cin):
+            return None
         if age > self.max_age:
             record = {
                 "command": command,

@@ -198,24 +198,28 @@ async def test_invalid_commands_are_rejected_and_never_sent(ocpp_cse: OcppCSE, c
         assert cp.received.empty()
 
 
-async def test_a_command_to_an_offline_charger_is_recorded_as_offline(ocpp_cse: OcppCSE):
-    cp_id = cp_name()
-    async with charge_point(ocpp_cse, cp_id) as cp:
-        await cp.boot()
-    await asyncio.sleep(0.3)  # the adapter notices the closed socket
-    ri = await command(ocpp_cse, cp_id, {"action": "UnlockConnector",
-                                         "request": {"connectorId": 1}})  # fmt: skip
-    result = (await result_of(ocpp_cse, cp_id, ri))["con"]
-    assert result["status"] == "offline" and cp_id in result["error"]
-    assert result["request"] == {"connectorId": 1}
-    # the charger comes back: a command that has its result is not sent again
-    async with charge_point(ocpp_cse, cp_id) as cp:
-        await cp.boot()
-        fresh = await command(ocpp_cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
-        assert await received(cp) == ("Reset", {"type": "Soft"})
-        assert (await result_of(ocpp_cse, cp_id, fresh))["con"]["status"] == "answered"
-        assert cp.received.empty()
-    assert len(await asyncio.to_thread(_results, ocpp_cse.base_url, cp_id, f"command:{ri}")) == 1
+async def test_a_command_to_an_offline_charger_is_recorded_as_offline():
+    cse = await asyncio.to_thread(launch_ocpp, "sqlite", ["--ocpp-command-max-age-seconds", "1"])
+    try:
+        cp_id = cp_name()
+        async with charge_point(cse, cp_id) as cp:
+            await cp.boot()
+        await asyncio.sleep(1.2)  # past the adapter's startup grace (the age limit)
+        ri = await command(cse, cp_id, {"action": "UnlockConnector",
+                                        "request": {"connectorId": 1}})  # fmt: skip
+        result = (await result_of(cse, cp_id, ri))["con"]
+        assert result["status"] == "offline" and cp_id in result["error"]
+        assert result["request"] == {"connectorId": 1}
+        # the charger comes back: a command that has its result is not sent again
+        async with charge_point(cse, cp_id) as cp:
+            await cp.boot()
+            fresh = await command(cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
+            assert await received(cp) == ("Reset", {"type": "Soft"})
+            assert (await result_of(cse, cp_id, fresh))["con"]["status"] == "answered"
+            assert cp.received.empty()
+        assert len(await asyncio.to_thread(_results, cse.base_url, cp_id, f"command:{ri}")) == 1
+    finally:
+        await asyncio.to_thread(shutdown_ocpp, cse)
 
 
 async def test_commands_on_postgresql():
@@ -278,21 +282,19 @@ async def test_several_chargers_get_their_own_commands(ocpp_cse: OcppCSE):
 # -- the standalone adapter: commands queued while it is down ----------------------------
 
 
-def _start_standalone(base_url: str, port: int) -> subprocess.Popen:
+STANDALONE = [sys.executable, "-m", "cse", "ocpp", "--unknown-chargers", "accept"]
+
+
+def _start_standalone(base_url: str, port: int, max_age: float = 2) -> subprocess.Popen:
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "cse",
-            "ocpp",
+            *STANDALONE,
             "--cse-url",
             base_url,
             "--port",
             str(port),
-            "--unknown-chargers",
-            "accept",
             "--command-max-age-seconds",
-            "2",
+            str(max_age),
         ],  # fmt: skip
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -495,3 +497,35 @@ async def test_the_command_cli_sends_and_prints_the_result(ocpp_cse: OcppCSE):
         ocpp_cse.cli, "chargers", "command", cp_name(), "Reset", check=False
     )
     assert missing.returncode == 1 and "no charger" in missing.stderr
+
+
+async def test_a_young_command_queued_while_the_adapter_was_down_reaches_its_charger():
+    workdir = tmpdir()
+    db = make_database("sqlite", workdir)
+    server = await asyncio.to_thread(start_server, db)
+    port = free_port()
+    adapter = await asyncio.to_thread(_start_standalone, server.base_url, port, 20)
+    cse = OcppCSE(server, db, port)
+    cp_id = cp_name()
+    try:
+        async with charge_point(cse, cp_id) as cp:
+            assert await cp.boot() == "Accepted"
+        await asyncio.to_thread(_stop, adapter)
+        queued = await command(cse, cp_id, {"action": "Reset", "request": {"type": "Hard"}})
+        adapter = await asyncio.to_thread(_start_standalone, server.base_url, port, 20)
+        await asyncio.sleep(1.0)  # the adapter sees the command before the charger is back
+        async with charge_point(cse, cp_id) as cp:
+            await cp.boot()
+            assert await received(cp) == ("Reset", {"type": "Hard"})
+            result = (await result_of(cse, cp_id, queued))["con"]
+            assert (result["status"], result["response"]) == ("answered", {"status": "Accepted"})
+        # a charger that does not come back in time: offline once the grace is over
+        other = cp_name()
+        async with charge_point(cse, other) as cp:
+            await cp.boot()
+        ri = await command(cse, other, {"action": "Reset", "request": {"type": "Soft"}})
+        result = (await result_of(cse, other, ri, timeout=40))["con"]
+        assert result["status"] == "offline"
+    finally:
+        await asyncio.to_thread(_stop, adapter)
+        server.stop()
