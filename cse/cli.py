@@ -29,8 +29,12 @@ SERVE_OPTIONS = (
     ("--ocpp-port", int, "OCPP-J port of the built-in OCPP adapter", "no OCPP adapter"),
     ("--ocpp-host", str, "address the OCPP adapter listens on", "127.0.0.1"),
     ("--ocpp-path", str, "URL path before /<chargePointId>", "/ocpp"),
-    ("--ocpp-unknown-chargers", str, "accept, pending or reject unknown chargers", "accept"),
+    ("--ocpp-unknown-chargers", str, "accept, pending or reject unknown chargers", "pending"),
     ("--ocpp-min-balance", str, "wallet balance below which a card is Blocked", "1.00"),
+    ("--ocpp-tls-cert", str, "PEM certificate (chain): serve wss:// (profile 2)", "plain ws://"),
+    ("--ocpp-tls-key", str, "PEM private key of --ocpp-tls-cert", "none"),
+    ("--ocpp-command-max-age-seconds", float, "commands older than this are not sent", "60"),
+    ("--ocpp-response-timeout-seconds", float, "how long a charger may take to answer", "30"),
 )
 FLAGS = (("--mqtt-tls-insecure", "do not verify the mqtts:// broker's certificate"),)
 

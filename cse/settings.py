@@ -44,9 +44,13 @@ class Settings(BaseSettings):
     ocpp_port: int | None = None
     ocpp_host: str = "127.0.0.1"
     ocpp_path: str = "/ocpp"
-    ocpp_unknown_chargers: str = "accept"
+    ocpp_unknown_chargers: str = "pending"
     ocpp_min_balance: Decimal = Decimal("1.00")
     ocpp_heartbeat_seconds: int = 300
+    ocpp_tls_cert: str | None = None
+    ocpp_tls_key: str | None = None
+    ocpp_command_max_age_seconds: float = 60.0
+    ocpp_response_timeout_seconds: float = 30.0
 
     @property
     def csi(self) -> str:

@@ -1,9 +1,16 @@
 """The OCPP 1.6J central system: one `ChargePoint` per charger socket, one handler per action.
 
 Handlers translate between OCPP and the oneM2M side (`chargers`, `sessions`) and answer.
-Calls to the charger (RemoteStopTransaction) are never awaited inside a handler: the
-package reads the charger's answers in the same task that runs the handler, so the call
-would wait for an answer nobody reads. They run on their own tasks instead."""
+Calls to the charger go through the command service (`commands.send`, which records them)
+and are never awaited inside a handler: the package reads the charger's answers in the same
+task that runs the handler, so the call would wait for an answer nobody reads. They run on
+their own tasks instead.
+
+Every frame is answered: frames the package cannot unpack get the CALLERROR OCPP-J 1.6
+asks for (`frames`), and nothing a charger sends ends the connection. Incoming payloads
+are validated here rather than by the package, so that a charger marked lenient
+(`ocpp:lenient` on its AE) has a message that fails the schema still handled when its
+required fields are usable; the violation is logged and recorded in its `violations`."""
 
 from __future__ import annotations
 
@@ -12,17 +19,38 @@ import json
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ocpp.charge_point import snake_to_camel_case
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError, SecurityError
+from ocpp.messages import Call, validate_payload
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16 import ChargePoint, call_result
+from websockets.exceptions import ConnectionClosed
 
+from ocpp_adapter.calls import CommandRejected, answer_payload, build_call
 from ocpp_adapter.chargers import Chargers
+from ocpp_adapter.frames import (
+    CALL,
+    BadFrame,
+    CallErrorReply,
+    call_error,
+    known_fields,
+    parse_frame,
+    schema_violation,
+    structure_violation,
+    unknown_action_error,
+)
 from ocpp_adapter.sessions import SessionService, energy_samples
+from ocpp_adapter.tree import EVCS_AEI
+
+if TYPE_CHECKING:
+    from ocpp_adapter.commands import CommandService
 
 log = logging.getLogger("citycse.ocpp")
 
+SUBPROTOCOL = "ocpp1.6"
+VERSION = "1.6"
 VENDOR_ID = "citycse"
 SET_BUDGET = "SetBudget"
 
@@ -42,12 +70,17 @@ class CentralSystemChargePoint(ChargePoint):
         sessions: SessionService,
         heartbeat_interval: int,
         response_timeout: float = 30,
+        commands: CommandService | None = None,
     ) -> None:
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.chargers = chargers
         self.sessions = sessions
+        self.commands = commands
         self.heartbeat_interval = heartbeat_interval
         self._tasks: set[asyncio.Task] = set()
+        self._lenient: bool | None = None  # read from the tree at the first violation
+        for handlers in self.route_map.values():
+            handlers["_skip_schema_validation"] = True  # validated in _handle_call
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -61,29 +94,90 @@ class CentralSystemChargePoint(ChargePoint):
 
     # -- calls to the charger -------------------------------------------------------------
 
-    async def remote_stop(self, transaction_id: int, why: str) -> None:
-        """RemoteStopTransaction; the request and the charger's answer are recorded."""
-        status: str
+    async def send_call(self, action: str, payload: dict) -> dict:
+        """Send one call; the charger's answer as a camelCase payload. CommandRejected when
+        the call is not valid OCPP 1.6 (nothing is sent); CALLERRORs and timeouts raise."""
+        request = build_call(SUBPROTOCOL, action, payload)
+        wire = Call("check", action, remove_nones(snake_to_camel_case(serialize_as_dict(request))))
         try:
-            result = await self.call(
-                call.RemoteStopTransaction(transaction_id=transaction_id), suppress=False
-            )
-            status = result.status
-        except Exception as exc:  # noqa: BLE001 - recorded, the session goes on
-            status = f"failed: {type(exc).__name__}: {exc}"
-        log.info("event=remote_stop cp=%s tx=%s why=%r result=%s", self.id, transaction_id,
-                 why, status)  # fmt: skip
-        await self.chargers.record(
-            self.id,
-            "commands",
-            {
-                "action": "RemoteStopTransaction",
-                "request": {"transactionId": transaction_id},
-                "reason": why,
-                "result": status,
-            },
-            labels=[f"transaction:{transaction_id}"],
-        )
+            await validate_payload(wire, VERSION)
+        except OCPPError as exc:
+            cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
+            raise CommandRejected(f"bad {action} request: {cause or exc.description}") from None
+        return answer_payload(await self.call(request, suppress=False))
+
+    def remote_stop(self, transaction_id: int, why: str) -> None:
+        """RemoteStopTransaction on its own task, recorded by the command service."""
+        request = {"transactionId": transaction_id}
+        assert self.commands is not None
+        self.spawn(self.commands.send(self.id, "RemoteStopTransaction", request, why, EVCS_AEI))
+
+    # -- frames -----------------------------------------------------------------------------
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        frame = parse_frame(raw_msg)
+        if isinstance(frame, BadFrame):
+            log.warning("event=bad_frame cp=%s code=%s why=%r", self.id, frame.code,
+                        frame.description)  # fmt: skip
+            if frame.unique_id is not None:
+                await self._send(call_error(frame.unique_id, frame.code, frame.description))
+            return
+        if frame[0] != CALL and not self._call_lock.locked():
+            # Nothing is waiting for it: queued, it would only be skipped by the next call.
+            log.warning("event=unexpected_answer cp=%s id=%s", self.id, frame[1])
+            return
+        try:
+            await super().route_message(raw_msg)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("event=frame_failed cp=%s", self.id)
+            if frame[0] == CALL:
+                await self._send(call_error(frame[1], "InternalError", "unexpected error"))
+
+    async def _handle_call(self, msg: Call) -> Any:
+        refusal = await self._refusal(msg)
+        if refusal is not None:
+            # Answered here: the package would log each refusal as an error with a traceback.
+            log.warning("event=call_refused cp=%s action=%s id=%s code=%s why=%r", self.id,
+                        msg.action, msg.unique_id, refusal.code, refusal.description)  # fmt: skip
+            await self._send(msg.create_call_error(refusal).to_json())
+            return None
+        return await super()._handle_call(msg)
+
+    async def _refusal(self, msg: Call) -> OCPPError | None:
+        """Why a CALL is not handled, or None; makes a lenient charger's payload usable."""
+        handlers = self.route_map.get(msg.action, {})
+        if "_on_action" not in handlers:
+            return unknown_action_error(msg.action)
+        if msg.action != "BootNotification" and not await self.chargers.ready(self.id):
+            return SecurityError(description="the charge point is not accepted (boot first)")
+        violation = schema_violation(msg.action, msg.payload)
+        if violation is None or not await self._is_lenient():
+            return violation
+        unusable = structure_violation(msg.action, msg.payload)
+        if unusable is not None:
+            return unusable
+        await self._record_violation(msg, violation)
+        msg.payload = known_fields(msg.action, msg.payload)
+        return None
+
+    async def _is_lenient(self) -> bool:
+        if self._lenient is None:
+            self._lenient = await self.chargers.lenient(self.id)
+        return self._lenient
+
+    async def _record_violation(self, msg: Call, violation: CallErrorReply) -> None:
+        log.warning("event=schema_violation_tolerated cp=%s action=%s code=%s why=%r",
+                    self.id, msg.action, violation.code, violation.description)  # fmt: skip
+        record = {
+            "action": msg.action,
+            "uniqueId": msg.unique_id,
+            "code": violation.code,
+            "violation": violation.description,
+            "payload": msg.payload,
+        }
+        await self.chargers.record(self.id, "violations", record, [f"action:{msg.action}"])
 
     # -- Core profile ---------------------------------------------------------------------
 
@@ -133,7 +227,7 @@ class CentralSystemChargePoint(ChargePoint):
         samples = energy_samples(values)
         await self.chargers.record_meter(self.id, connector_id, transaction_id, values, samples)
         if await self.sessions.meter_values(self.id, transaction_id, samples):
-            self.spawn(self.remote_stop(transaction_id, "budget exhausted"))
+            self.remote_stop(transaction_id, "budget exhausted")
         return call_result.MeterValues()
 
     @on("StopTransaction")

@@ -15,6 +15,7 @@ from ocpp_adapter.passwords import verify_password
 from ocpp_adapter.tree import (
     CREDENTIALS,
     EVCS_AEI,
+    LENIENT_LABEL,
     EvcsTree,
     add_instance,
     charger_aei,
@@ -33,10 +34,13 @@ BOOT_STATUS = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}
 class Chargers:
     """Registration policy and the charger containers.
 
-    Unknown chargers (no AE and no password configured) are accepted by default: on a
-    single-box deployment the operator's first step is plugging a charger in, and profile 1
-    passwords (`citycse chargers password`) are what keeps strangers out where it matters.
-    `pending`/`reject` keep unknown chargers out of the tree entirely."""
+    Unknown chargers (no AE and no password configured) are kept `pending` by default: they
+    stay connected and out of the tree, and every message they send beyond the boot is
+    refused (SecurityError), until the operator admits them by setting their password
+    (`citycse chargers password`). `accept` would let any device that reaches the port
+    register an AE and report transactions against any user's idTag (idTags are printed on
+    cards, not secret), so it is for closed networks and tests only; `reject` answers their
+    boot Rejected."""
 
     def __init__(self, client: CSEClient, tree: EvcsTree, unknown_policy: str) -> None:
         if unknown_policy not in UNKNOWN_CHARGER_POLICIES:
@@ -63,6 +67,13 @@ class Chargers:
             or await charger_exists(self.client, cp_id)
             or await self.password_record(cp_id) is not None
         )
+
+    async def lenient(self, cp_id: str) -> bool:
+        """Whether the charger's AE carries the `ocpp:lenient` label."""
+        reply = await self.client.retrieve(charger_path(cp_id), EVCS_AEI)
+        if not reply.ok:
+            return False
+        return LENIENT_LABEL in (reply.pc.get("m2m:ae", {}).get("lbl") or [])
 
     async def ready(self, cp_id: str) -> bool:
         """Whether the charger's containers exist (created when policy allows)."""

@@ -9,9 +9,12 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import httpx
 
 from ocpp_adapter import wallet
 from ocpp_adapter.billing import money
@@ -22,7 +25,9 @@ from ocpp_adapter.tree import (
     BASE,
     CHARGER_API,
     CREDENTIALS,
+    LENIENT_LABEL,
     TARIFFS,
+    TY_CIN,
     TY_CNT,
     USERS,
     add_instance,
@@ -179,6 +184,51 @@ async def chargers_password(client: CSEClient, args: argparse.Namespace) -> Any:
     return {"chargePointId": args.charge_point_id, "password": "set"}
 
 
+async def chargers_lenient(client: CSEClient, args: argparse.Namespace) -> Any:
+    """Mark a charger lenient (label on its AE): takes effect on its next connection."""
+    admin = _admin(args)
+    path = charger_path(args.charge_point_id)
+    reply = await client.retrieve(path, admin)
+    if reply.rsc == 4004:
+        raise CommandError(f"no charger {args.charge_point_id} (it registers on its first boot)")
+    labels = [
+        label
+        for label in reply.expect("reading the charger", 2000).resource("m2m:ae").get("lbl", [])
+        if label != LENIENT_LABEL
+    ]
+    if args.on:
+        labels.append(LENIENT_LABEL)
+    reply = await client.update(path, admin, "m2m:ae", {"lbl": labels})
+    reply.expect("labelling the charger", 2004)
+    return {"chargePointId": args.charge_point_id, "lenient": args.on}
+
+
+async def chargers_command(client: CSEClient, args: argparse.Namespace) -> Any:
+    """Create a command CIN and wait for its result (see the README's commands section)."""
+    admin = _admin(args)
+    try:
+        request = json.loads(args.request)
+    except ValueError:
+        raise CommandError('--request must be JSON, e.g. \'{"type": "Soft"}\'') from None
+    con: dict[str, Any] = {"action": args.action, "request": request}
+    if args.reason:
+        con["reason"] = args.reason
+    commands = f"{charger_path(args.charge_point_id)}/commands"
+    attrs = {"cnf": "application/json:0", "con": con, "cr": None}
+    reply = await client.create(commands, admin, TY_CIN, "m2m:cin", attrs)
+    if reply.rsc == 4004:
+        raise CommandError(f"no charger {args.charge_point_id}")
+    ri = reply.expect("creating the command", 2001).resource("m2m:cin")["ri"]
+    results = f"{charger_path(args.charge_point_id)}/results"
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        found = await instances(client, results, admin, label=f"command:{ri}")
+        if found:
+            return found[0]["con"]
+        await asyncio.sleep(0.2)
+    raise CommandError(f"command {ri} created; no result within {args.wait:g} s")
+
+
 # -- wiring ---------------------------------------------------------------------------------
 
 
@@ -230,7 +280,9 @@ def _ocpp(args: argparse.Namespace) -> None:
     from cse.settings import Settings
     from ocpp_adapter.server import config_from_settings, run_standalone
 
-    for option in ("host", "port", "path", "unknown_chargers", "min_balance"):
+    options = ("host", "port", "path", "unknown_chargers", "min_balance", "tls_cert", "tls_key",
+               "command_max_age_seconds", "response_timeout_seconds")  # fmt: skip
+    for option in options:
         value = getattr(args, option)
         if value is not None:
             os.environ[f"CITYCSE_OCPP_{option.upper()}"] = str(value)
@@ -238,8 +290,15 @@ def _ocpp(args: argparse.Namespace) -> None:
         os.environ["CITYCSE_ADMIN_ORIGINATOR"] = args.admin_originator
     settings = Settings()
     config = config_from_settings(settings)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_standalone(config, args.cse_url))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_standalone(config, args.cse_url))
+    except (ValueError, OSError, CSEError) as exc:
+        print(f"citycse: the OCPP adapter cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except httpx.HTTPError as exc:
+        print(f"citycse: cannot reach the CSE at {args.cse_url}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -296,6 +355,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--set", required=True, metavar="PASSWORD")
     _common(p)
     p.set_defaults(handler=_run(chargers_password))
+    p = sub.add_parser(
+        "lenient",
+        help="accept schema violations of a charger whose required fields are usable (logged "
+        "in its violations container); from its next connection",
+    )
+    p.add_argument("charge_point_id")
+    switch = p.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="on", action="store_true")
+    switch.add_argument("--off", dest="on", action="store_false")
+    _common(p)
+    p.set_defaults(handler=_run(chargers_lenient))
+    p = sub.add_parser(
+        "command", help="send an OCPP call to a charger through its commands container"
+    )
+    p.add_argument("charge_point_id")
+    p.add_argument("action", help="OCPP action, e.g. Reset")
+    p.add_argument("--request", default="{}", help="the OCPP payload as JSON (camelCase)")
+    p.add_argument("--reason", default=None)
+    p.add_argument("--wait", type=float, default=40.0, help="seconds to wait for the result")
+    _common(p)
+    p.set_defaults(handler=_run(chargers_command))
 
     p = commands.add_parser("ocpp", help="run the OCPP adapter as its own process")
     _common(p, json_output=False)
@@ -304,4 +384,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--path", default=None, help="URL path prefix (env CITYCSE_OCPP_PATH)")
     p.add_argument("--unknown-chargers", default=None, choices=("accept", "pending", "reject"))
     p.add_argument("--min-balance", default=None, help="env CITYCSE_OCPP_MIN_BALANCE")
+    p.add_argument("--tls-cert", default=None, help="serve wss:// (env CITYCSE_OCPP_TLS_CERT)")
+    p.add_argument("--tls-key", default=None, help="TLS key (env CITYCSE_OCPP_TLS_KEY)")
+    p.add_argument(
+        "--command-max-age-seconds",
+        type=float,
+        default=None,
+        help="commands older than this are not sent (env CITYCSE_OCPP_COMMAND_MAX_AGE_SECONDS)",
+    )
+    p.add_argument(
+        "--response-timeout-seconds",
+        type=float,
+        default=None,
+        help="how long a charger may take to answer (env CITYCSE_OCPP_RESPONSE_TIMEOUT_SECONDS)",
+    )
     p.set_defaults(handler=_ocpp)

@@ -1,15 +1,17 @@
-"""The OCPP-J endpoint: `ws://<host>:<port><path>/<chargePointId>`, sub-protocol `ocpp1.6`.
+"""The OCPP-J endpoint: `ws://<host>:<port><path>/<chargePointId>`, sub-protocol `ocpp1.6`;
+`wss://` when a TLS certificate and key are configured (security profile 2).
 
 The handshake is checked before the upgrade (`process_request`): the path names a valid
 charge point id, the client offers `ocpp1.6`, and when the charger has a password
-configured, HTTP Basic credentials (security profile 1) match it (401 otherwise). A new
-connection of a charger replaces its previous socket, which is closed."""
+configured, HTTP Basic credentials (security profile 1, and 2 over TLS) match it (401
+otherwise). A new connection of a charger replaces its previous socket, which is closed."""
 
 from __future__ import annotations
 
 import asyncio
 import http
 import logging
+import ssl
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import unquote
@@ -19,8 +21,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from ocpp_adapter.central_system import CentralSystemChargePoint
+from ocpp_adapter.central_system import SUBPROTOCOL, CentralSystemChargePoint
 from ocpp_adapter.chargers import Chargers
+from ocpp_adapter.commands import DEFAULT_MAX_AGE_SECONDS, CommandService
 from ocpp_adapter.cse_client import CSEClient
 from ocpp_adapter.passwords import basic_credentials
 from ocpp_adapter.sessions import SessionService
@@ -33,8 +36,10 @@ ocpp.messages.ASYNC_VALIDATION = False
 
 log = logging.getLogger("citycse.ocpp")
 
-SUBPROTOCOL = "ocpp1.6"
 BACKLOG = 4096
+# The standalone adapter long-polls the CSE for commands: wait longer than the CSE holds
+# a poll (polling_channel_timeout_seconds, 30 s by default), so no answer is cut off.
+STANDALONE_HTTP_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +47,23 @@ class AdapterConfig:
     host: str = "127.0.0.1"
     port: int = 9000
     path: str = "/ocpp"
-    unknown_chargers: str = "accept"
+    unknown_chargers: str = "pending"
     min_balance: Decimal = Decimal("1.00")
     admin_originator: str = "CAdmin"
     heartbeat_interval: int = 300
     ping_interval: float = 30.0
     response_timeout: float = 30.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    command_max_age: float = DEFAULT_MAX_AGE_SECONDS
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """Server side of security profile 2: TLS 1.2 or newer, no client certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def config_from_settings(settings) -> AdapterConfig:  # noqa: ANN001 - cse.settings.Settings
@@ -59,6 +75,10 @@ def config_from_settings(settings) -> AdapterConfig:  # noqa: ANN001 - cse.setti
         min_balance=Decimal(settings.ocpp_min_balance),
         admin_originator=settings.admin_originator,
         heartbeat_interval=settings.ocpp_heartbeat_seconds,
+        tls_cert=settings.ocpp_tls_cert,
+        tls_key=settings.ocpp_tls_key,
+        command_max_age=settings.ocpp_command_max_age_seconds,
+        response_timeout=settings.ocpp_response_timeout_seconds,
     )
 
 
@@ -80,6 +100,7 @@ class OcppAdapter:
         self._server: Server | None = None
         self.chargers: Chargers | None = None
         self.sessions: SessionService | None = None
+        self.commands: CommandService | None = None
 
     @property
     def port(self) -> int:
@@ -88,6 +109,7 @@ class OcppAdapter:
 
     async def start(self) -> None:
         logging.getLogger("ocpp").setLevel(logging.WARNING)
+        tls = self._tls()  # a bad TLS setting stops the start before anything else
         tree = await ensure_evcs(self.client, self.config.admin_originator)
         self.chargers = Chargers(self.client, tree, self.config.unknown_chargers)
         self.sessions = SessionService(
@@ -96,6 +118,10 @@ class OcppAdapter:
             TariffSource(self.client, EVCS_AEI),
             WalletLocks(),
         )
+        self.commands = CommandService(
+            self.client, self.chargers, self.connections, self.config.command_max_age
+        )
+        self.commands.start()
         self._server = await serve(
             self._connected,
             self.config.host,
@@ -105,20 +131,32 @@ class OcppAdapter:
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_interval,
             backlog=BACKLOG,
+            ssl=tls,
         )
         log.info(
-            "event=ocpp_listening host=%s port=%s path=%s unknown_chargers=%s",
+            "event=ocpp_listening host=%s port=%s path=%s tls=%s unknown_chargers=%s",
             self.config.host,
             self.port,
             self.prefix,
+            self.config.tls_cert is not None,
             self.config.unknown_chargers,
         )
+
+    def _tls(self) -> ssl.SSLContext | None:
+        cert, key = self.config.tls_cert, self.config.tls_key
+        if cert is None and key is None:
+            return None
+        if cert is None or key is None:
+            raise ValueError("TLS for OCPP needs both a certificate and a key file")
+        return tls_context(cert, key)
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self.commands is not None:
+            await self.commands.stop()
         for cp in list(self.connections.values()):
             await cp.close_tasks()
 
@@ -166,6 +204,7 @@ class OcppAdapter:
             self.sessions,
             self.config.heartbeat_interval,
             self.config.response_timeout,
+            self.commands,
         )
         stale = self.connections.get(cp_id)
         self.connections[cp_id] = cp
@@ -173,6 +212,7 @@ class OcppAdapter:
             log.info("event=replaced_connection cp=%s", cp_id)
             asyncio.get_running_loop().create_task(stale._connection.close(1001, "replaced"))
         log.info("event=connected cp=%s remote=%s", cp_id, connection.remote_address)
+        cp.spawn(self._catch_up(cp_id))
         try:
             await cp.start()
         except Exception as exc:  # noqa: BLE001 - the socket ends, nothing else
@@ -182,12 +222,20 @@ class OcppAdapter:
                 del self.connections[cp_id]
             await cp.close_tasks()
 
+    async def _catch_up(self, cp_id: str) -> None:
+        assert self.chargers is not None and self.commands is not None
+        try:
+            if await self.chargers.known(cp_id):
+                await self.commands.catch_up(cp_id)
+        except Exception:  # noqa: BLE001 - the notifications still bring new commands
+            log.exception("event=command_catch_up_failed cp=%s", cp_id)
+
 
 async def run_standalone(config: AdapterConfig, cse_url: str) -> None:
     """`citycse ocpp`: the adapter as its own process, speaking HTTP to a CSE."""
     from ocpp_adapter.cse_client import HttpClient
 
-    client = HttpClient(cse_url)
+    client = HttpClient(cse_url, timeout=STANDALONE_HTTP_TIMEOUT)
     adapter = OcppAdapter(config, client)
     await adapter.start()
     try:

@@ -12,9 +12,12 @@
       authorizations             CIN per refused Authorize/StartTransaction, with the reason
       orphans                    CIN per StopTransaction of an unknown transaction
       credentials/<cpId>         CIN per password change of a charger (salted scrypt hash)
+      pch                        polling channel: Cevcs's notifications (new commands)
     <cse>/cp-<cpId>              AE `Ccp-<cpId>` per charge point, lbl chargePoint:<cpId>
+                                 (+ lbl ocpp:lenient: schema violations tolerated)
       acp                        ACP: admin, Cevcs and the charger itself
-      info, status, meter, transactions, commands      CNTs
+      info, status, meter, transactions, results, violations      CNTs
+      commands                   CNT; SUB `evcs` tells Cevcs about each new command CIN
 
 Every create here accepts "already there" (4105, or 4117 for an AE), so setup can run
 again on every start and from every process."""
@@ -26,7 +29,8 @@ from dataclasses import dataclass
 
 from ocpp_adapter.cse_client import CSEClient, CSEError
 
-TY_ACP, TY_AE, TY_CNT, TY_CIN = 1, 2, 3, 4
+TY_ACP, TY_AE, TY_CNT, TY_CIN, TY_PCH, TY_SUB = 1, 2, 3, 4, 15, 23
+NET_CHILD_CREATED = 3
 CREATED, CONFLICT, ALREADY_REGISTERED = 2001, 4105, 4117
 OK, NOT_FOUND = 2000, 4004
 ALL_RIGHTS = 63
@@ -44,6 +48,9 @@ TXIDS = f"{EVCS}/txids"
 AUTHORIZATIONS = f"{EVCS}/authorizations"
 ORPHANS = f"{EVCS}/orphans"
 CREDENTIALS = f"{EVCS}/credentials"
+POLLING_CHANNEL = f"{EVCS}/pch"
+COMMANDS_SUBSCRIPTION = "evcs"
+LENIENT_LABEL = "ocpp:lenient"
 EVCS_CONTAINERS = {
     "users": {},
     "tariffs": {},
@@ -60,6 +67,8 @@ CHARGER_CONTAINERS = {
     "meter": {"mni": 100000},
     "transactions": {},
     "commands": {"mni": 10000},
+    "results": {"mni": 10000},
+    "violations": {"mni": 1000},
 }
 
 CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._~-]{1,48}")
@@ -85,6 +94,13 @@ def user_path(tag: str) -> str:
 
 def charger_aei(cp_id: str) -> str:
     return f"Ccp-{cp_id}"
+
+
+def charger_id_of_aei(aei: str) -> str | None:
+    """The charge point id in an AE-ID `Ccp-<id>` (also SP-relative), else None."""
+    name = aei.rsplit("/", 1)[-1]
+    cp_id = name.removeprefix("Ccp-")
+    return cp_id if cp_id != name and valid_charge_point_id(cp_id) else None
 
 
 def charger_rn(cp_id: str) -> str:
@@ -147,6 +163,7 @@ async def ensure_evcs(client: CSEClient, admin: str) -> EvcsTree:
     for rn, limits in EVCS_CONTAINERS.items():
         attrs = {"rn": rn, "acpi": [acp_ri], **limits}
         await _ensure(client, EVCS, EVCS_AEI, TY_CNT, "m2m:cnt", attrs)
+    await _ensure(client, EVCS, EVCS_AEI, TY_PCH, "m2m:pch", {"rn": "pch"})
     return EvcsTree(acp_ri, admin)
 
 
@@ -183,7 +200,20 @@ async def ensure_charger(
     for rn, limits in CHARGER_CONTAINERS.items():
         attrs = {"rn": rn, "acpi": [acp_ri], **limits}
         await _ensure(client, path, origin, TY_CNT, "m2m:cnt", attrs)
+    await ensure_commands_subscription(client, cp_id)
     return acp_ri
+
+
+async def ensure_commands_subscription(client: CSEClient, cp_id: str) -> None:
+    """Cevcs subscribes to new instances of the charger's `commands`; the notifications wait
+    for it in its polling channel (Cevcs is not request-reachable)."""
+    attrs = {
+        "rn": COMMANDS_SUBSCRIPTION,
+        "nu": [EVCS_AEI],
+        "enc": {"net": [NET_CHILD_CREATED], "chty": [TY_CIN]},
+        "nct": 1,
+    }
+    await _ensure(client, f"{charger_path(cp_id)}/commands", EVCS_AEI, TY_SUB, "m2m:sub", attrs)
 
 
 async def charger_exists(client: CSEClient, cp_id: str) -> bool:
