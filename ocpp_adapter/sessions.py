@@ -329,6 +329,10 @@ class SessionService:
         if not reply.ok:
             return None
         session = Session.from_content(reply.resource("m2m:cin")["con"])
+        settled = f"settle:{transaction_id}"
+        if await wallet.find(self.client, EVCS_AEI, session.tag, settled) is not None:
+            session.stop_requested = True  # a late message: nothing left to cut off
+            return session
         session.samples = await self._recorded_samples(session)
         self._sessions[transaction_id] = session
         return session
