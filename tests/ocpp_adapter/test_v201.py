@@ -21,7 +21,7 @@ from ocpp_adapter.calls import CommandRejected
 from ocpp_adapter.central_system_v201 import CentralSystemChargePointV201
 from ocpp_adapter.cse_client import HttpClient
 from ocpp_adapter.server import AdapterConfig, OcppAdapter
-from tests.ocpp_adapter.conftest import OcppCSE
+from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
 from tests.ocpp_adapter.test_central_system import (
     add_user,
     balance,
@@ -280,6 +280,20 @@ async def test_a_blocked_card_starting_a_transaction_is_told_so(ocpp_cse: OcppCS
 
 
 async def test_full_session_holds_settles_and_refunds(ocpp_cse: OcppCSE):
+    await full_session(ocpp_cse)
+
+
+@pytest.mark.postgresql
+async def test_full_session_on_postgresql():
+    cse = await asyncio.to_thread(launch_ocpp, "postgresql")
+    try:
+        await asyncio.to_thread(cse.cli, "tariff", "set", "--price-per-kwh", "0.30")
+        await full_session(cse)
+    finally:
+        await asyncio.to_thread(shutdown_ocpp, cse)
+
+
+async def full_session(ocpp_cse: OcppCSE) -> None:
     id_tag, cp_id, tx = tag(), cp_name(), unique("tx")
     add_user(ocpp_cse, id_tag, "50.00", "--budget", "20.00")
     async with station(ocpp_base(ocpp_cse), cp_id) as cp:
@@ -574,3 +588,74 @@ async def test_a_session_of_an_unknown_card_is_recorded_unbilled(ocpp_cse: OcppC
     assert (records[0]["con"]["status"], records[0]["con"]["energyWh"]) == ("unbilled", 500)
     orphans = instances(ocpp_cse, "cse-in/evcs/orphans", lbl=f"idTag:{stranger}")
     assert [o["con"]["stationTransactionId"] for o in orphans] == [tx]
+
+
+async def test_a_late_update_after_the_end_neither_stops_nor_bills(ocpp_cse: OcppCSE):
+    id_tag, cp_id, tx = tag(), cp_name(), unique("tx")
+    add_user(ocpp_cse, id_tag, "10.00", "--budget", "0.80")
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        await cp.event("Started", tx, 0, reading(0, "0"), card(id_tag), seq_no=0)
+        await cp.event("Ended", tx, 10, reading(10, "3000"), seq_no=2)
+        # seqNo 1 arrives last; the running cost it shows (0.90) is past the hold
+        late = await cp.event("Updated", tx, 5, reading(5, "2500"), seq_no=1)
+        assert late.id_token_info is None
+        assert (await cp.send(call.Heartbeat())).current_time
+        assert cp.received.empty()
+    assert balance(ocpp_cse, id_tag) == Decimal("9.20")  # 3 kWh = 0.90, capped at the hold
+    assert wallet_reasons(ocpp_cse, id_tag)[1:] == [("hold", "-0.80"), ("refund", "0.00")]
+    events = instances(ocpp_cse, f"cse-in/cp-{cp_id}/meter", lbl=f"stationTransaction:{tx}")
+    assert sorted(e["con"]["seqNo"] for e in events) == [0, 1, 2]
+
+
+async def test_a_start_waiting_for_its_card_survives_a_reconnect(ocpp_cse: OcppCSE):
+    id_tag, cp_id, tx = tag(), cp_name(), unique("tx")
+    add_user(ocpp_cse, id_tag, "10.00", "--budget", "4.00")
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        await cp.event("Started", tx, 0, reading(0, "12000"), trigger="CablePluggedIn")
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        authorized = await cp.event("Updated", tx, 2, None, card(id_tag), trigger="Authorized")
+        assert authorized.id_token_info["status"] == "Accepted"
+        await cp.event("Ended", tx, 32, reading(32, "15000"))
+    record = instances(ocpp_cse, f"cse-in/evcs/users/{id_tag}/transactions")[0]["con"]
+    assert (record["meterStart"], record["energyWh"], record["charged"]) == (12000, 3000, "0.90")
+    assert balance(ocpp_cse, id_tag) == Decimal("9.10")
+
+
+async def test_a_session_survives_a_restart_of_the_cse_and_adapter(fresh_ocpp_cse: OcppCSE):
+    cse = fresh_ocpp_cse
+    id_tag, cp_id, tx = tag(), cp_name(), unique("tx")
+    add_user(cse, id_tag, "30.00", "--budget", "10.00")
+    async with station(ocpp_base(cse), cp_id) as cp:
+        await cp.boot()
+        await cp.event("Started", tx, 0, reading(0, "2000"), card(id_tag), seq_no=0)
+        await cp.event("Updated", tx, 20, reading(20, "4000"), seq_no=1)
+    await asyncio.to_thread(cse.restart)
+    assert balance(cse, id_tag) == Decimal("20.00")
+    async with station(ocpp_base(cse), cp_id) as cp:
+        await cp.boot()
+        await cp.event("Updated", tx, 20, reading(20, "4000"), seq_no=1)  # resent
+        await cp.event("Ended", tx, 40, reading(40, "7000"), seq_no=2)
+    # 5 kWh = 1.50 from the 10.00 hold taken before the restart
+    assert balance(cse, id_tag) == Decimal("28.50")
+    records = instances(cse, f"cse-in/evcs/users/{id_tag}/transactions")
+    assert [(r["con"]["energyWh"], r["con"]["charged"]) for r in records] == [(5000, "1.50")]
+
+
+async def test_a_kwh_multiplier_scales_the_reading(ocpp_cse: OcppCSE):
+    id_tag, cp_id, tx = tag(), cp_name(), unique("tx")
+    add_user(ocpp_cse, id_tag, "50.00", "--budget", "20.00")
+
+    def scaled(minutes: float, value: str) -> list[dict]:
+        values = reading(minutes, value)
+        values[0]["sampled_value"][0]["unit_of_measure"] = {"unit": "Wh", "multiplier": 3}
+        return values
+
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        await cp.event("Started", tx, 0, scaled(0, "1.25"), card(id_tag))
+        await cp.event("Ended", tx, 60, scaled(60, "5.25"))
+    record = instances(ocpp_cse, f"cse-in/evcs/users/{id_tag}/transactions")[0]["con"]
+    assert (record["meterStart"], record["meterStop"], record["charged"]) == (1250, 5250, "1.20")
