@@ -200,12 +200,16 @@ class CentralSystemChargePointV201(ChargePoint):
 
     @on("NotifyEvent")
     async def on_notify_event(self, **payload: Any) -> call_result.NotifyEvent:
-        await self.chargers.record(self.id, "status", {"event": snake_to_camel_case(payload)})
+        con = {"event": snake_to_camel_case(payload)}
+        await self.chargers.record(self.id, "status", con, labels=["notifyEvent"])
         return call_result.NotifyEvent()
 
     @on("NotifyReport")
     async def on_notify_report(self, **payload: Any) -> call_result.NotifyReport:
-        await self.chargers.record(self.id, "info", {"report": snake_to_camel_case(payload)})
+        """Device model reports go to `status`: the latest `info` stays the boot data."""
+        con = {"report": snake_to_camel_case(payload)}
+        labels = ["notifyReport", f"report:{payload['request_id']}"]
+        await self.chargers.record(self.id, "status", con, labels=labels)
         return call_result.NotifyReport()
 
     # -- authorisation and transactions ---------------------------------------------------

@@ -207,10 +207,14 @@ async def test_boot_registers_the_charger_and_status_is_recorded(ocpp_cse: OcppC
             "event_notification_type": "HardWiredNotification",
             "component": {"name": "Connector"}, "variable": {"name": "Problem"},
         }]))  # fmt: skip
+        await cp.send(call.NotifyReport(request_id=4, generated_at=at(2), seq_no=0, report_data=[{
+            "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
+            "variable_attribute": [{"value": "300"}],
+        }]))  # fmt: skip
     rsc, body = retrieve(ocpp_cse, f"cse-in/cp-{cp_id}")
     assert rsc == 2000, body
     assert body["m2m:ae"]["aei"] == f"Ccp-{cp_id}"
-    info = instances(ocpp_cse, f"cse-in/cp-{cp_id}/info")[-1]["con"]
+    info = instances(ocpp_cse, f"cse-in/cp-{cp_id}/info")[-1]["con"]  # not the report
     assert (info["chargePointVendor"], info["chargePointModel"], info["ocppVersion"]) == (
         "TestCo",
         "T2",
@@ -220,8 +224,10 @@ async def test_boot_registers_the_charger_and_status_is_recorded(ocpp_cse: OcppC
     status = instances(ocpp_cse, f"cse-in/cp-{cp_id}/status", lbl="evse:1")
     assert status[0]["con"]["connectorStatus"] == "Available"
     assert "connector:1" in status[0]["lbl"]
-    events = instances(ocpp_cse, f"cse-in/cp-{cp_id}/status")
+    events = instances(ocpp_cse, f"cse-in/cp-{cp_id}/status", lbl="notifyEvent")
     assert events[-1]["con"]["event"]["eventData"][0]["trigger"] == "Alerting"
+    reports = instances(ocpp_cse, f"cse-in/cp-{cp_id}/status", lbl="report:4")
+    assert reports[0]["con"]["report"]["reportData"][0]["variableAttribute"] == [{"value": "300"}]
     meter = instances(ocpp_cse, f"cse-in/cp-{cp_id}/meter")
     assert Decimal(meter[0]["con"]["energySamples"][0]["wh"]) == 4200
     listed = {c["chargePointId"]: c for c in ocpp_cse.cli_json("chargers", "list")}
@@ -659,3 +665,31 @@ async def test_a_kwh_multiplier_scales_the_reading(ocpp_cse: OcppCSE):
         await cp.event("Ended", tx, 60, scaled(60, "5.25"))
     record = instances(ocpp_cse, f"cse-in/evcs/users/{id_tag}/transactions")[0]["con"]
     assert (record["meterStart"], record["meterStop"], record["charged"]) == (1250, 5250, "1.20")
+
+
+async def test_odd_id_tokens_are_refused_without_errors(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    long_token, slashed = "L" * 36, "A/B"
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        for token in (long_token, slashed):
+            answer = await cp.send(call.Authorize(id_token=card(token)))
+            assert answer.id_token_info["status"] == "Invalid"
+        tx = unique("tx")
+        started = await session_start(cp, long_token, tx)
+        assert started.id_token_info["status"] == "Invalid"
+        await session_end(cp, tx, 3, "1200")
+    records = instances(ocpp_cse, f"cse-in/cp-{cp_id}/transactions")
+    assert [(r["con"]["status"], r["con"]["idTag"]) for r in records] == [("unbilled", long_token)]
+
+
+async def test_unknown_chargers_can_be_rejected():
+    cse = await asyncio.to_thread(launch_ocpp, "sqlite", ["--ocpp-unknown-chargers", "reject"])
+    try:
+        cp_id = cp_name()
+        async with station(ocpp_base(cse), cp_id) as cp:
+            assert await cp.boot() == "Rejected"
+        rsc, _ = retrieve(cse, f"cse-in/cp-{cp_id}")
+        assert rsc == 4004
+    finally:
+        await asyncio.to_thread(shutdown_ocpp, cse)
