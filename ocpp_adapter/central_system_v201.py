@@ -129,10 +129,13 @@ class CentralSystemChargePointV201(ChargePoint):
         sessions: SessionService,
         heartbeat_interval: int,
         response_timeout: float = 30,
+        commands: Any = None,
     ) -> None:
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.chargers = chargers
         self.sessions = sessions
+        self.commands = commands
+        """The adapter's command service (`send(cp_id, action, request, reason, by)`), if any."""
         self.heartbeat_interval = heartbeat_interval
         self._tasks: set[asyncio.Task] = set()
 
@@ -162,8 +165,13 @@ class CentralSystemChargePointV201(ChargePoint):
         return answer_payload(result)
 
     async def request_stop(self, transaction_id: str, csms_id: int, why: str) -> None:
-        """RequestStopTransaction; the request and the charger's answer are recorded."""
+        """RequestStopTransaction, recorded with the charger's answer: by the command
+        service when the adapter has one, else in the charger's `commands` as the 1.6
+        central system records its RemoteStopTransaction."""
         request = {"transactionId": transaction_id}
+        if self.commands is not None:
+            await self.commands.send(self.id, "RequestStopTransaction", request, why, EVCS_AEI)
+            return
         try:
             status = (await self.send_call("RequestStopTransaction", request))["status"]
         except Exception as exc:  # noqa: BLE001 - recorded, the session goes on
