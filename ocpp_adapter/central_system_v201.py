@@ -263,7 +263,7 @@ class CentralSystemChargePointV201(ChargePoint):
         tag = token_value(event.get("idToken"))
         session = await self.sessions.find_started(key)
         started_status: str | None = None
-        if session is None and event["eventType"] != ENDED:
+        if session is None and await self._known(event, transaction_id):
             session, started_status = await self._start(event, transaction_id, key, tag, samples)
         await self._record_event(event, transaction_id, key, session, samples)
         if event["eventType"] == ENDED:
@@ -305,6 +305,12 @@ class CentralSystemChargePointV201(ChargePoint):
             f"stationTransaction:{transaction_id}",
         )
         return [cin["con"] for cin in found]
+
+    async def _known(self, event: dict[str, Any], transaction_id: str) -> bool:
+        """Whether a session may start with this event: any but an Ended of a transaction
+        nothing was heard of before (that one is an orphan). An Ended may bring the whole
+        series of readings, so a transaction whose card came without one still bills."""
+        return event["eventType"] != ENDED or bool(await self._earlier_events(transaction_id))
 
     async def _ended_before(self, transaction_id: str) -> bool:
         """Whether this transaction's end was already stored as an orphan."""

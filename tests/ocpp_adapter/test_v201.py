@@ -693,3 +693,20 @@ async def test_unknown_chargers_can_be_rejected():
         assert rsc == 4004
     finally:
         await asyncio.to_thread(shutdown_ocpp, cse)
+
+
+async def test_an_ended_with_the_whole_series_bills_a_start_without_readings(ocpp_cse: OcppCSE):
+    id_tag, cp_id, tx = tag(), cp_name(), unique("tx")
+    add_user(ocpp_cse, id_tag, "10.00", "--budget", "5.00")
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        started = await cp.event("Started", tx, 0, None, card(id_tag), trigger="Authorized")
+        assert started.id_token_info["status"] == "Accepted"
+        assert balance(ocpp_cse, id_tag) == Decimal("10.00")  # no reading yet: nothing held
+        series = [*reading(0, "1000"), *reading(30, "2500"), *reading(60, "4000")]
+        await cp.event("Ended", tx, 60, series, stopped_reason="EVDisconnected")
+    record = instances(ocpp_cse, f"cse-in/evcs/users/{id_tag}/transactions")[0]["con"]
+    assert (record["meterStart"], record["meterStop"], record["charged"]) == (1000, 4000, "0.90")
+    assert record["reason"] == "EVDisconnected"
+    assert balance(ocpp_cse, id_tag) == Decimal("9.10")
+    assert instances(ocpp_cse, "cse-in/evcs/orphans", lbl=f"chargePoint:{cp_id}") == []
