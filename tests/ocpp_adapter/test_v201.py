@@ -21,7 +21,7 @@ from ocpp_adapter.calls import CommandRejected
 from ocpp_adapter.central_system_v201 import CentralSystemChargePointV201
 from ocpp_adapter.cse_client import HttpClient
 from ocpp_adapter.server import AdapterConfig, OcppAdapter
-from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.conftest import OcppCSE, basic_auth, launch_ocpp, shutdown_ocpp
 from tests.ocpp_adapter.test_central_system import (
     add_user,
     balance,
@@ -124,6 +124,7 @@ class StationV201(ChargePoint):
         seq_no: int | None = None,
         offline: bool | None = None,
         stopped_reason: str | None = None,
+        evse: int = 1,
     ) -> call_result.TransactionEvent:
         """A TransactionEvent; without `seq_no` the next number of this station."""
         if seq_no is None:
@@ -140,7 +141,7 @@ class StationV201(ChargePoint):
                 transaction_info=info,
                 meter_value=meter_value,
                 offline=offline,
-                evse={"id": 1, "connector_id": 1},
+                evse={"id": evse, "connector_id": 1},
                 id_token=id_token,
             )
         )
@@ -148,9 +149,15 @@ class StationV201(ChargePoint):
 
 @contextlib.asynccontextmanager
 async def station(
-    url: str, cp_id: str, subprotocols: tuple[str, ...] = (V201,)
+    url: str,
+    cp_id: str,
+    subprotocols: tuple[str, ...] = (V201,),
+    password: str | None = None,
 ) -> AsyncIterator[StationV201]:
-    async with connect(f"{url}/{cp_id}", subprotocols=list(subprotocols)) as ws:
+    headers = basic_auth(cp_id, password) if password is not None else None
+    async with connect(
+        f"{url}/{cp_id}", subprotocols=list(subprotocols), additional_headers=headers
+    ) as ws:
         assert ws.subprotocol == V201
         cp = StationV201(cp_id, ws)
         reader = asyncio.create_task(cp.start())
@@ -710,3 +717,36 @@ async def test_an_ended_with_the_whole_series_bills_a_start_without_readings(ocp
     assert record["reason"] == "EVDisconnected"
     assert balance(ocpp_cse, id_tag) == Decimal("9.10")
     assert instances(ocpp_cse, "cse-in/evcs/orphans", lbl=f"chargePoint:{cp_id}") == []
+
+
+async def test_a_2_0_1_charger_with_a_password_needs_basic_auth(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    ocpp_cse.cli("chargers", "password", cp_id, "--set", "0123456789abcdef0123")
+    with pytest.raises(InvalidStatus) as refused:
+        async with station(ocpp_base(ocpp_cse), cp_id, password="wrong-password-000000"):
+            pass
+    assert refused.value.response.status_code == 401
+    async with station(ocpp_base(ocpp_cse), cp_id, password="0123456789abcdef0123") as cp:
+        assert await cp.boot() == "Accepted"
+
+
+async def test_two_evses_of_one_charger_bill_their_own_sessions(ocpp_cse: OcppCSE):
+    first, second, cp_id = tag(), tag(), cp_name()
+    add_user(ocpp_cse, first, "10.00", "--budget", "5.00")
+    add_user(ocpp_cse, second, "10.00", "--budget", "5.00")
+    tx1, tx2 = unique("tx"), unique("tx")
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        await cp.event("Started", tx1, 0, reading(0, "100"), card(first), seq_no=0, evse=1)
+        await cp.event("Started", tx2, 1, reading(1, "50000"), card(second), seq_no=0, evse=2)
+        await cp.event("Updated", tx1, 10, reading(10, "1100"), seq_no=1, evse=1)
+        await cp.event("Updated", tx2, 11, reading(11, "52000"), seq_no=1, evse=2)
+        await cp.event("Ended", tx2, 20, reading(20, "54000"), seq_no=2, evse=2)
+        await cp.event("Ended", tx1, 30, reading(30, "2100"), seq_no=2, evse=1)
+    assert balance(ocpp_cse, first) == Decimal("9.40")  # 2 kWh
+    assert balance(ocpp_cse, second) == Decimal("8.80")  # 4 kWh
+    records = instances(ocpp_cse, f"cse-in/cp-{cp_id}/transactions")
+    assert sorted((r["con"]["connectorId"], r["con"]["energyWh"]) for r in records) == [
+        (1, 2000),
+        (2, 4000),
+    ]
