@@ -101,6 +101,12 @@ class StationV201(ChargePoint):
         self._got("ClearChargingProfile", **payload)
         return call_result.ClearChargingProfile(status="Accepted")
 
+    @on("ClearCache")
+    async def on_clear_cache(self, **payload: Any) -> call_result.ClearCache:
+        """A slow answer: later than the central system waits in the timeout test."""
+        await asyncio.sleep(3)
+        return call_result.ClearCache(status="Accepted")
+
     async def send(self, payload: Any) -> Any:
         return await self.call(payload, suppress=False)
 
@@ -514,11 +520,14 @@ async def test_ended_for_an_unknown_transaction_is_stored_and_never_billed(ocpp_
 
 
 @contextlib.asynccontextmanager
-async def adapter_in_test(cse: OcppCSE) -> AsyncIterator[OcppAdapter]:
+async def adapter_in_test(cse: OcppCSE, response_timeout: float = 30) -> AsyncIterator[OcppAdapter]:
     """An adapter in the test's own process (speaking HTTP to the CSE), so its charge point
     objects can be called directly."""
     client = HttpClient(cse.base_url)
-    adapter = OcppAdapter(AdapterConfig(port=0, admin_originator=cse.server.admin), client)
+    config = AdapterConfig(
+        port=0, admin_originator=cse.server.admin, response_timeout=response_timeout
+    )
+    adapter = OcppAdapter(config, client)
     await adapter.start()
     try:
         yield adapter
@@ -750,3 +759,16 @@ async def test_two_evses_of_one_charger_bill_their_own_sessions(ocpp_cse: OcppCS
         (1, 2000),
         (2, 4000),
     ]
+
+
+async def test_send_call_times_out_and_the_connection_goes_on(ocpp_cse: OcppCSE):
+    cp_id = cp_name()
+    async with adapter_in_test(ocpp_cse, response_timeout=2) as adapter:
+        url = f"ws://127.0.0.1:{adapter.port}/ocpp"
+        async with station(url, cp_id) as cp:
+            await cp.boot()
+            central = adapter.connections[cp_id]
+            with pytest.raises(asyncio.TimeoutError):
+                await central.send_call("ClearCache", {})
+            await asyncio.sleep(2)  # the late answer arrives and is dropped
+            assert await central.send_call("Reset", {"type": "Immediate"}) == {"status": "Accepted"}
