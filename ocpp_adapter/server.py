@@ -1,10 +1,12 @@
-"""The OCPP-J endpoint: `ws://<host>:<port><path>/<chargePointId>`, sub-protocol `ocpp1.6`;
-`wss://` when a TLS certificate and key are configured (security profile 2).
+"""The OCPP-J endpoint: `ws://<host>:<port><path>/<chargePointId>`, sub-protocols
+`ocpp2.0.1` and `ocpp1.6`; `wss://` when a TLS certificate and key are configured (security
+profile 2).
 
 The handshake is checked before the upgrade (`process_request`): the path names a valid
-charge point id, the client offers `ocpp1.6`, and when the charger has a password
-configured, HTTP Basic credentials (security profile 1, and 2 over TLS) match it (401
-otherwise). A new connection of a charger replaces its previous socket, which is closed."""
+charge point id, the client offers `ocpp2.0.1` or `ocpp1.6` (a client offering both gets
+the newest, as OCPP-J says), and when the charger has a password configured, HTTP Basic
+credentials (security profile 1, and 2 over TLS) match it (401 otherwise). A new connection
+of a charger replaces its previous socket, which is closed."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from ocpp_adapter.central_system import SUBPROTOCOL, CentralSystemChargePoint
+from ocpp_adapter.central_system_v201 import CentralSystemChargePointV201
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.commands import DEFAULT_MAX_AGE_SECONDS, CommandService
 from ocpp_adapter.cse_client import CSEClient
@@ -36,6 +39,11 @@ ocpp.messages.ASYNC_VALIDATION = False
 
 log = logging.getLogger("citycse.ocpp")
 
+# Newest first: websockets picks the first of these that the client offers.
+CHARGE_POINT_CLASSES: dict[str, type[CentralSystemChargePoint | CentralSystemChargePointV201]] = {
+    "ocpp2.0.1": CentralSystemChargePointV201,
+    SUBPROTOCOL: CentralSystemChargePoint,
+}
 BACKLOG = 4096
 # The standalone adapter long-polls the CSE for commands: wait longer than the CSE holds
 # a poll (polling_channel_timeout_seconds, 30 s by default), so no answer is cut off.
@@ -96,7 +104,7 @@ class OcppAdapter:
         self.config = config
         self.client = client
         self.prefix = "/" + config.path.strip("/")
-        self.connections: dict[str, CentralSystemChargePoint] = {}
+        self.connections: dict[str, CentralSystemChargePoint | CentralSystemChargePointV201] = {}
         self._server: Server | None = None
         self.chargers: Chargers | None = None
         self.sessions: SessionService | None = None
@@ -126,7 +134,7 @@ class OcppAdapter:
             self._connected,
             self.config.host,
             self.config.port,
-            subprotocols=[SUBPROTOCOL],
+            subprotocols=list(CHARGE_POINT_CLASSES),
             process_request=self._check_handshake,
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_interval,
@@ -176,8 +184,9 @@ class OcppAdapter:
             for value in request.headers.get_all("Sec-WebSocket-Protocol")
             for p in value.split(",")
         }
-        if SUBPROTOCOL not in offered:
-            return _reject(http.HTTPStatus.BAD_REQUEST, f"sub-protocol {SUBPROTOCOL} required")
+        if offered.isdisjoint(CHARGE_POINT_CLASSES):
+            wanted = " or ".join(CHARGE_POINT_CLASSES)
+            return _reject(http.HTTPStatus.BAD_REQUEST, f"sub-protocol {wanted} required")
         assert self.chargers is not None
         credentials = basic_credentials(request.headers.get("Authorization"))
         user, password = credentials if credentials else (None, None)
@@ -193,11 +202,12 @@ class OcppAdapter:
 
     async def _connected(self, connection: ServerConnection) -> None:
         cp_id = self.charge_point_id(connection.request.path) if connection.request else None
-        if cp_id is None or connection.subprotocol != SUBPROTOCOL:
+        kind = CHARGE_POINT_CLASSES.get(connection.subprotocol or "")
+        if cp_id is None or kind is None:
             await connection.close()
             return
         assert self.chargers is not None and self.sessions is not None
-        cp = CentralSystemChargePoint(
+        cp = kind(
             cp_id,
             connection,
             self.chargers,
@@ -211,7 +221,8 @@ class OcppAdapter:
         if stale is not None:
             log.info("event=replaced_connection cp=%s", cp_id)
             asyncio.get_running_loop().create_task(stale._connection.close(1001, "replaced"))
-        log.info("event=connected cp=%s remote=%s", cp_id, connection.remote_address)
+        log.info("event=connected cp=%s remote=%s subprotocol=%s", cp_id,
+                 connection.remote_address, connection.subprotocol)  # fmt: skip
         cp.spawn(self._catch_up(cp_id))
         try:
             await cp.start()

@@ -12,7 +12,12 @@ timestamp, meterStart) is found by its `startKey:` label and gets the same trans
 the hold and the settlement are wallet instances labelled `hold:<id>` and `settle:<id>`,
 looked up before they are written, under the per-idTag lock. These checks are exact within
 one adapter process (the lock); a charger's messages reach only the process holding its
-socket, so one transaction is not settled by two processes at once."""
+socket, so one transaction is not settled by two processes at once.
+
+OCPP 2.0.1 chargers choose their own (string) transaction ids: such a session is started
+with a `key` derived from the charger and its id instead of the 1.6 start key, so every
+later event of it finds the same CSMS transaction. Register readings may be fractional Wh
+(a kWh register): meter readings are ints when whole, else exact Decimals."""
 
 from __future__ import annotations
 
@@ -47,35 +52,58 @@ log = logging.getLogger("citycse.ocpp.sessions")
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 
 
+Wh = int | Decimal
+"""A register reading in Wh: an int when whole (always in OCPP 1.6), else an exact Decimal."""
+
+
+def wh_reading(value: Any) -> Wh:
+    """A reading as stored: int when whole, else Decimal (raises InvalidOperation)."""
+    reading = Decimal(str(value))
+    return int(reading) if reading == reading.to_integral_value() else reading
+
+
+def wh_json(value: Wh) -> int | str:
+    """A reading for JSON content: an int when whole, else its exact decimal string."""
+    reading = wh_reading(value)
+    return reading if isinstance(reading, int) else str(reading)
+
+
 @dataclass(slots=True)
 class Session:
     transaction_id: int
     cp_id: str
     connector_id: int
     tag: str
-    meter_start: int
+    meter_start: Wh
     timestamp: str
     hold: Decimal
     status: str
     samples: list[MeterSample] = field(default_factory=list)
     stop_requested: bool = False
+    station_transaction_id: str | None = None
+    """The charger's own transaction id (OCPP 2.0.1)."""
+    key: str | None = None
+    """The start key it was found by."""
 
     @property
     def start_sample(self) -> MeterSample:
         return MeterSample(parse_time(self.timestamp), Decimal(self.meter_start))
 
     def content(self, start_key: str) -> dict[str, Any]:
-        return {
+        con = {
             "transactionId": self.transaction_id,
             "chargePointId": self.cp_id,
             "connectorId": self.connector_id,
             "idTag": self.tag,
-            "meterStart": self.meter_start,
+            "meterStart": wh_json(self.meter_start),
             "timestamp": self.timestamp,
             "hold": str(self.hold),
             "status": self.status,
             "startKey": start_key,
         }
+        if self.station_transaction_id is not None:
+            con["stationTransactionId"] = self.station_transaction_id
+        return con
 
     @classmethod
     def from_content(cls, con: dict[str, Any]) -> Session:
@@ -84,10 +112,12 @@ class Session:
             cp_id=str(con["chargePointId"]),
             connector_id=int(con["connectorId"]),
             tag=str(con["idTag"]),
-            meter_start=int(con["meterStart"]),
+            meter_start=wh_reading(con["meterStart"]),
             timestamp=str(con["timestamp"]),
             hold=money(con["hold"]),
             status=str(con["status"]),
+            station_transaction_id=con.get("stationTransactionId"),
+            key=con.get("startKey"),
         )
 
 
@@ -116,6 +146,12 @@ def energy_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
     return samples
 
 
+def last_reading(session: Session, more: list[MeterSample]) -> Wh:
+    """The latest register reading known for a session (its start when there is none)."""
+    samples = [session.start_sample, *session.samples, *more]
+    return wh_reading(max(samples, key=lambda s: s.timestamp).wh)
+
+
 def start_key(cp_id: str, connector_id: int, tag: str, timestamp: str, meter_start: int) -> str:
     raw = f"{cp_id}|{connector_id}|{tag}|{timestamp}|{meter_start}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
@@ -142,6 +178,8 @@ class SessionService:
         self.budgets: dict[str, Decimal] = {}
         """Amounts asked for with DataTransfer SetBudget, per idTag, used by the next start."""
         self._sessions: dict[int, Session] = {}
+        self._keys: dict[str, int] = {}
+        """Transaction ids of sessions started with an explicit key (OCPP 2.0.1)."""
 
     # -- Authorize ----------------------------------------------------------------------
 
@@ -212,10 +250,20 @@ class SessionService:
                 )
 
     async def start(
-        self, cp_id: str, connector_id: int, id_tag: str, meter_start: int, timestamp: str
+        self,
+        cp_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start: Wh,
+        timestamp: str,
+        key: str | None = None,
+        station_transaction_id: str | None = None,
     ) -> StartResult:
+        """Authorise, allocate the transaction id and hold the budget, once per start key
+        (by default the 1.6 key of the StartTransaction's fields)."""
         tag = normalize_id_tag(id_tag) or id_tag.strip().upper()
-        key = start_key(cp_id, connector_id, tag, timestamp, meter_start)
+        if key is None:
+            key = start_key(cp_id, connector_id, tag, timestamp, meter_start)
         async with self.locks(tag):
             found = await instances(self.client, SESSIONS, EVCS_AEI, f"startKey:{key}")
             if found:
@@ -234,7 +282,7 @@ class SessionService:
                 hold = hold_amount(decision.balance, requested)
             session = Session(
                 transaction_id, cp_id, connector_id, tag, meter_start, timestamp, hold,
-                decision.status,
+                decision.status, station_transaction_id=station_transaction_id, key=key,
             )  # fmt: skip
             labels = [f"startKey:{key}", f"idTag:{tag}", f"chargePoint:{cp_id}"]
             await add_instance(
@@ -248,6 +296,8 @@ class SessionService:
             if decision.accepted:
                 await self._ensure_hold(session)
             self._sessions[transaction_id] = session
+            if station_transaction_id is not None:
+                self._keys[key] = transaction_id
         log.info(
             "event=started cp=%s tx=%s id_tag=%s hold=%s status=%s",
             cp_id,
@@ -257,6 +307,17 @@ class SessionService:
             decision.status,
         )
         return StartResult(transaction_id, decision.status)
+
+    async def find_started(self, key: str) -> Session | None:
+        """The session started with `key`, if any (remembered until it stops)."""
+        transaction_id = self._keys.get(key)
+        if transaction_id is None:
+            found = await instances(self.client, SESSIONS, EVCS_AEI, f"startKey:{key}")
+            if not found:
+                return None
+            transaction_id = int(found[0]["con"]["transactionId"])
+            self._keys[key] = transaction_id
+        return await self._load(transaction_id)
 
     # -- MeterValues --------------------------------------------------------------------
 
@@ -268,6 +329,10 @@ class SessionService:
         if not reply.ok:
             return None
         session = Session.from_content(reply.resource("m2m:cin")["con"])
+        settled = f"settle:{transaction_id}"
+        if await wallet.find(self.client, EVCS_AEI, session.tag, settled) is not None:
+            session.stop_requested = True  # a late message: nothing left to cut off
+            return session
         session.samples = await self._recorded_samples(session)
         self._sessions[transaction_id] = session
         return session
@@ -317,18 +382,24 @@ class SessionService:
         self,
         cp_id: str,
         transaction_id: int,
-        meter_stop: int,
+        meter_stop: Wh | None,
         timestamp: str,
         reason: str | None,
         id_tag: str | None,
         transaction_data: list[dict[str, Any]] | None,
     ) -> dict[str, Any]:
-        """Settle a session once; store a stop of an unknown session. Returns the record."""
+        """Settle a session once; store a stop of an unknown session. Returns the record.
+        Without `meter_stop` (a 2.0.1 Ended without a reading) the last reading counts."""
         session = await self._load(transaction_id)
         if session is None or session.cp_id != cp_id:
             return await self._orphan(
                 cp_id, transaction_id, meter_stop, timestamp, reason, id_tag, transaction_data
             )
+        if meter_stop is None:
+            meter_stop = last_reading(session, energy_samples(transaction_data or []))
+        if session.status == INVALID:
+            self._forget(session)
+            return await self._unbilled(session, meter_stop, timestamp, reason)
         async with self.locks(session.tag):
             done = await wallet.find(self.client, EVCS_AEI, session.tag, f"settle:{transaction_id}")
             if done is None:
@@ -350,13 +421,18 @@ class SessionService:
                 rn,
                 labels=[f"idTag:{session.tag}"],
             )
-        self._sessions.pop(transaction_id, None)
+        self._forget(session)
         return record
+
+    def _forget(self, session: Session) -> None:
+        self._sessions.pop(session.transaction_id, None)
+        if session.key is not None:
+            self._keys.pop(session.key, None)
 
     async def _settle(
         self,
         session: Session,
-        meter_stop: int,
+        meter_stop: Wh,
         timestamp: str,
         reason: str | None,
         transaction_data: list[dict[str, Any]] | None,
@@ -387,9 +463,9 @@ class SessionService:
             "connectorId": session.connector_id,
             "start": session.timestamp,
             "stop": timestamp,
-            "meterStart": session.meter_start,
-            "meterStop": meter_stop,
-            "energyWh": meter_stop - session.meter_start,
+            "meterStart": wh_json(session.meter_start),
+            "meterStop": wh_json(meter_stop),
+            "energyWh": wh_json(Decimal(meter_stop) - Decimal(session.meter_start)),
             "pricePerKwh": str(pricing.tariff_at(start.timestamp).price_per_kwh),
             "cost": str(result.cost),
             "hold": str(money(hold)),
@@ -398,6 +474,8 @@ class SessionService:
             "reason": reason or "Local",
             "status": "completed",
         }
+        if session.station_transaction_id is not None:
+            record["stationTransactionId"] = session.station_transaction_id
         entry = await wallet.append(
             self.client,
             EVCS_AEI,
@@ -420,11 +498,63 @@ class SessionService:
         )
         return record
 
+    async def _unbilled(
+        self, session: Session, meter_stop: Wh, timestamp: str, reason: str | None
+    ) -> dict[str, Any]:
+        """The stop of a session whose card named no user at its start (answered Invalid,
+        run anyway): there is no wallet to bill, so it is recorded on the charger and in
+        `orphans` for reconciliation (once: both are named after the transaction)."""
+        txid = session.transaction_id
+        record = {
+            "transactionId": txid,
+            "idTag": session.tag,
+            "chargePointId": session.cp_id,
+            "connectorId": session.connector_id,
+            "start": session.timestamp,
+            "stop": timestamp,
+            "meterStart": wh_json(session.meter_start),
+            "meterStop": wh_json(meter_stop),
+            "energyWh": wh_json(Decimal(meter_stop) - Decimal(session.meter_start)),
+            "charged": str(money(0)),
+            "reason": reason or "Local",
+            "status": "unbilled",
+        }
+        if session.station_transaction_id is not None:
+            record["stationTransactionId"] = session.station_transaction_id
+        labels = [f"chargePoint:{session.cp_id}", f"transaction:{txid}", f"idTag:{session.tag}"]
+        await add_instance(self.client, ORPHANS, EVCS_AEI, record, f"tx-{txid}", labels)
+        await add_instance(
+            self.client,
+            f"{charger_path(session.cp_id)}/transactions",
+            charger_aei(session.cp_id),
+            record,
+            f"tx-{txid}",
+            labels=[f"idTag:{session.tag}"],
+        )
+        log.warning("event=stop_unbilled cp=%s tx=%s id_tag=%s", session.cp_id, txid,
+                    session.tag)  # fmt: skip
+        return record
+
+    async def unknown_stop(
+        self,
+        cp_id: str,
+        transaction_id: int | str,
+        meter_stop: Wh | None,
+        timestamp: str,
+        reason: str | None,
+        id_tag: str | None,
+        transaction_data: list[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        """Store the end of a transaction that was never started here (OCPP 2.0.1 ids)."""
+        return await self._orphan(
+            cp_id, transaction_id, meter_stop, timestamp, reason, id_tag, transaction_data
+        )
+
     async def _orphan(
         self,
         cp_id: str,
-        transaction_id: int,
-        meter_stop: int,
+        transaction_id: int | str,
+        meter_stop: Wh | None,
         timestamp: str,
         reason: str | None,
         id_tag: str | None,
@@ -437,7 +567,7 @@ class SessionService:
             "transactionId": transaction_id,
             "chargePointId": cp_id,
             "idTag": tag,
-            "meterStop": meter_stop,
+            "meterStop": wh_json(meter_stop) if meter_stop is not None else None,
             "stop": timestamp,
             "reason": reason,
             "transactionData": transaction_data,
