@@ -93,6 +93,61 @@ def session_cost(tariff: Tariff, samples: Iterable[MeterSample]) -> Decimal:
     return money(total)
 
 
+class RunningCost:
+    """`session_cost` of a growing list of samples, kept up to date one sample at a time.
+
+    Chargers send samples in time order, so a new sample usually extends the priced
+    intervals by one: that costs one `interval_cost` instead of re-pricing the whole
+    session (which made every MeterValues of a long session slower than the last). A
+    repeated sample is skipped; a sample older than the latest one, or a tariff that
+    changed, re-prices everything, so the result always equals `session_cost`."""
+
+    __slots__ = ("_samples", "_seen", "_tariff", "_total")
+
+    def __init__(self, samples: Iterable[MeterSample] = ()) -> None:
+        self._samples: list[MeterSample] = []
+        self._seen: set[tuple[float, Decimal]] = set()
+        self._tariff: Tariff | None = None
+        self._total = Decimal(0)
+        for item in samples:
+            self._remember(item)
+        self._samples.sort(key=lambda s: (s.timestamp, s.wh))
+
+    def _remember(self, item: MeterSample) -> bool:
+        key = (item.timestamp, item.wh)
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        self._samples.append(item)
+        return True
+
+    def add(self, tariff: Tariff, samples: Iterable[MeterSample]) -> Decimal:
+        """Take new samples; the session's cost so far at `tariff`, rounded to cents."""
+        in_order = tariff == self._tariff
+        for item in samples:
+            last = self._samples[-1] if self._samples else None
+            if not self._remember(item):
+                continue
+            if last is None:
+                continue
+            if (item.timestamp, item.wh) > (last.timestamp, last.wh):
+                if in_order:
+                    self._total += interval_cost(tariff, last, item)
+            else:
+                self._samples.sort(key=lambda s: (s.timestamp, s.wh))
+                in_order = False
+        if not in_order:
+            self._tariff = tariff
+            self._total = sum(
+                (
+                    interval_cost(tariff, a, b)
+                    for a, b in zip(self._samples, self._samples[1:], strict=False)
+                ),
+                Decimal(0),
+            )
+        return money(self._total)
+
+
 @dataclass(frozen=True, slots=True)
 class Settlement:
     cost: Decimal

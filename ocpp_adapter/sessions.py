@@ -25,7 +25,14 @@ from typing import Any
 
 from ocpp_adapter import wallet
 from ocpp_adapter.authorization import ACCEPTED, INVALID, Decision, decide, record_refusal
-from ocpp_adapter.billing import MeterSample, hold_amount, money, session_cost, settle
+from ocpp_adapter.billing import (
+    MeterSample,
+    RunningCost,
+    hold_amount,
+    money,
+    session_cost,
+    settle,
+)
 from ocpp_adapter.cse_client import CSEClient
 from ocpp_adapter.tariffs import TariffSource, parse_time
 from ocpp_adapter.tree import (
@@ -59,6 +66,7 @@ class Session:
     status: str
     samples: list[MeterSample] = field(default_factory=list)
     stop_requested: bool = False
+    running: RunningCost | None = None
 
     @property
     def start_sample(self) -> MeterSample:
@@ -296,9 +304,11 @@ class SessionService:
         session = await self._load(transaction_id)
         if session is None or session.cp_id != cp_id or session.stop_requested:
             return False
+        if session.running is None:
+            session.running = RunningCost([session.start_sample, *session.samples])
         session.samples.extend(samples)
         tariff = await self.tariffs.current()
-        cost = session_cost(tariff, [session.start_sample, *session.samples])
+        cost = session.running.add(tariff, samples)
         if cost >= session.hold:
             session.stop_requested = True
             log.info(
