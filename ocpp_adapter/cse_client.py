@@ -7,6 +7,7 @@ the CSEBase's resource name is. Access control applies as for any other originat
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -59,8 +60,14 @@ class Reply:
         return self
 
 
+_RQI_PREFIX = f"ocpp-{uuid.uuid4().hex[:12]}-"
+_rqi_numbers = itertools.count(1)
+
+
 def _new_rqi() -> str:
-    return "ocpp-" + uuid.uuid4().hex
+    """Unique per process run: a random prefix drawn once and a counter, which costs less
+    than a uuid4 (a system call) per request on the per-message path."""
+    return f"{_RQI_PREFIX}{next(_rqi_numbers)}"
 
 
 class CSEClient(ABC):
