@@ -672,6 +672,31 @@ def measure_phase(
     )
 
 
+@contextlib.contextmanager
+def profiled(directory: Path | None, pid: int, name: str, seconds: float):
+    """py-spy samples the server's GIL holder during the phase (collapsed stacks, for flame
+    graphs): where Python CPU goes. Sampling slows the server: take figures from runs
+    without it."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{name}.txt"
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+         "--duration", str(int(seconds) + 1), "--output", str(out), "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        try:
+            spy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+        print(f"# py-spy profile: {out}", flush=True)
+
+
 def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
     """One fresh server and database, N chargers, every requested phase."""
     workdir = Path(tempfile.mkdtemp(prefix="ocppbench-"))
@@ -712,7 +737,8 @@ def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
                 inflight=args.inflight,
             )
             base = {"target": target, "db": "-" if args.bare else args.db, "chargers": count}
-            result = measure_phase(fleet, server, phase, base)
+            with profiled(args.py_spy, server.pid, f"{target}-{count}-{mode}", phase.duration):
+                result = measure_phase(fleet, server, phase, base)
             result.rss_kb_per_conn = per_conn_kb
             results.append(result)
             print(format_row(result), flush=True)
@@ -784,6 +810,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="warning", help="citycse --log-level")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--py-spy", type=Path, metavar="DIR",
+                        help="py-spy profile of the server per phase, into DIR")  # fmt: skip
     args = parser.parse_args(argv)
     args.compression = None if args.compression == "none" else "deflate"
     return args
