@@ -19,7 +19,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from ocpp_adapter import validation
+from ocpp_adapter import speedups
 from ocpp_adapter.central_system import CentralSystemChargePoint
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.cse_client import CSEClient
@@ -31,7 +31,7 @@ from ocpp_adapter.wallet import WalletLocks
 
 # Validation in a thread pool buys nothing under the GIL and has caused hangs (OCPP-NOTES).
 ocpp.messages.ASYNC_VALIDATION = False
-validation.install()
+speedups.install()
 
 log = logging.getLogger("citycse.ocpp")
 
