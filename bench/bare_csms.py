@@ -7,7 +7,11 @@ websockets server settings as citycse's adapter (sub-protocol `ocpp1.6`, a large
 synchronous schema validation). Whatever citycse spends per message beyond this is the
 cost of its oneM2M side.
 
-    python bench/bare_csms.py --port 9000 [--host 127.0.0.1]
+    python bench/bare_csms.py --port 9000 [--host 127.0.0.1] [--speedups]
+
+`--speedups` installs citycse's speed-ups of the package (ocpp_adapter/speedups.py: compiled
+schema validation, memoised key renaming and handler signatures), to compare like with like;
+the default is the package as it is.
 
 It runs on uvloop, as `citycse serve` does (uvicorn with loop="uvloop").
 """
@@ -107,5 +111,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--speedups", action="store_true")
     args = parser.parse_args()
+    if args.speedups:
+        from ocpp_adapter import speedups
+
+        speedups.install()
     uvloop.run(main(args.host, args.port))

@@ -202,8 +202,9 @@ def citycse_command(db_url: str, http_port: int, ocpp_port: int, log_level: str)
     ]  # fmt: skip
 
 
-def bare_command(ocpp_port: int) -> list[str]:
-    return [sys.executable, str(HERE / "bare_csms.py"), "--host", HOST, "--port", str(ocpp_port)]
+def bare_command(ocpp_port: int, speedups: bool) -> list[str]:
+    command = [sys.executable, str(HERE / "bare_csms.py"), "--host", HOST, "--port", str(ocpp_port)]
+    return command + (["--speedups"] if speedups else [])
 
 
 class Database:
@@ -702,9 +703,11 @@ def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
     workdir = Path(tempfile.mkdtemp(prefix="ocppbench-"))
     ocpp_port, http_port = free_port(), free_port()
     db = Database(args.db, workdir)
-    target = "bare" if args.bare else "citycse"
+    target = ("bare+su" if args.bare_speedups else "bare") if args.bare else "citycse"
     if args.bare:
-        server = ServerProcess(bare_command(ocpp_port), ocpp_port, workdir / "server.log")
+        server = ServerProcess(
+            bare_command(ocpp_port, args.bare_speedups), ocpp_port, workdir / "server.log"
+        )
     else:
         db.create()
         command = citycse_command(db.url, http_port, ocpp_port, args.log_level)
@@ -797,6 +800,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--modes", nargs="+", choices=["realistic", "stressed"],
                         default=["realistic", "stressed"])  # fmt: skip
     parser.add_argument("--bare", action="store_true", help="load bench/bare_csms.py instead")
+    parser.add_argument("--bare-speedups", action="store_true",
+                        help="bare_csms.py --speedups")  # fmt: skip
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--duration", type=float, default=60.0, help="realistic phase, s")
     parser.add_argument("--stress-duration", type=float, default=20.0, help="stressed phase, s")
