@@ -5,7 +5,7 @@ Energy is priced interval by interval at the tariff in force, by the timestamps 
 put in its messages (not by when they arrived): a session queued offline during a surge
 window is still priced as a surge session."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -98,51 +98,41 @@ class RunningCost:
 
     Chargers send samples in time order, so a new sample usually extends the priced
     intervals by one: that costs one `interval_cost` instead of re-pricing the whole
-    session (which made every MeterValues of a long session slower than the last). A
-    repeated sample is skipped; a sample older than the latest one, or a tariff that
-    changed, re-prices everything, so the result always equals `session_cost`."""
+    session (which made every MeterValues of a long session slower than the last). Only
+    the latest sample and the total are kept; the samples stay with the caller, who hands
+    them over (`history`) when a sample older than the latest, or a changed tariff, needs
+    the whole session re-priced. So the result always equals `session_cost`."""
 
-    __slots__ = ("_samples", "_seen", "_tariff", "_total")
+    __slots__ = ("_latest", "_tariff", "_total")
 
-    def __init__(self, samples: Iterable[MeterSample] = ()) -> None:
-        self._samples: list[MeterSample] = []
-        self._seen: set[tuple[float, Decimal]] = set()
+    def __init__(self) -> None:
+        self._latest: MeterSample | None = None
         self._tariff: Tariff | None = None
         self._total = Decimal(0)
-        for item in samples:
-            self._remember(item)
-        self._samples.sort(key=lambda s: (s.timestamp, s.wh))
 
-    def _remember(self, item: MeterSample) -> bool:
-        key = (item.timestamp, item.wh)
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        self._samples.append(item)
-        return True
-
-    def add(self, tariff: Tariff, samples: Iterable[MeterSample]) -> Decimal:
-        """Take new samples; the session's cost so far at `tariff`, rounded to cents."""
-        in_order = tariff == self._tariff
+    def add(
+        self,
+        tariff: Tariff,
+        samples: Iterable[MeterSample],
+        history: Callable[[], Iterable[MeterSample]],
+    ) -> Decimal:
+        """The cost so far at `tariff`, rounded to cents, after the new `samples`;
+        `history` gives every sample of the session, the new ones included."""
+        in_order = tariff == self._tariff and self._latest is not None
         for item in samples:
-            last = self._samples[-1] if self._samples else None
-            if not self._remember(item):
-                continue
-            if last is None:
-                continue
-            if (item.timestamp, item.wh) > (last.timestamp, last.wh):
+            latest = self._latest
+            if latest is None or (item.timestamp, item.wh) > (latest.timestamp, latest.wh):
                 if in_order:
-                    self._total += interval_cost(tariff, last, item)
-            else:
-                self._samples.sort(key=lambda s: (s.timestamp, s.wh))
+                    self._total += interval_cost(tariff, latest, item)
+                self._latest = item
+            elif (item.timestamp, item.wh) != (latest.timestamp, latest.wh):
                 in_order = False
         if not in_order:
+            ordered = ordered_samples(history())
             self._tariff = tariff
+            self._latest = ordered[-1] if ordered else None
             self._total = sum(
-                (
-                    interval_cost(tariff, a, b)
-                    for a, b in zip(self._samples, self._samples[1:], strict=False)
-                ),
+                (interval_cost(tariff, a, b) for a, b in zip(ordered, ordered[1:], strict=False)),
                 Decimal(0),
             )
         return money(self._total)

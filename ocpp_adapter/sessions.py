@@ -66,7 +66,7 @@ class Session:
     status: str
     samples: list[MeterSample] = field(default_factory=list)
     stop_requested: bool = False
-    running: RunningCost | None = None
+    running: RunningCost = field(default_factory=RunningCost)
 
     @property
     def start_sample(self) -> MeterSample:
@@ -304,11 +304,11 @@ class SessionService:
         session = await self._load(transaction_id)
         if session is None or session.cp_id != cp_id or session.stop_requested:
             return False
-        if session.running is None:
-            session.running = RunningCost([session.start_sample, *session.samples])
         session.samples.extend(samples)
         tariff = await self.tariffs.current()
-        cost = session.running.add(tariff, samples)
+        cost = session.running.add(
+            tariff, samples, lambda: [session.start_sample, *session.samples]
+        )
         if cost >= session.hold:
             session.stop_requested = True
             log.info(
