@@ -548,6 +548,8 @@ class PhaseResult:
     load_cpu_cores: float
     other_cpu_cores: float
     loadavg_before: float
+    idle_cores: float = 0.0
+    net_cpu_ms_per_msg: float = 0.0
     note: str = ""
 
 
@@ -698,6 +700,15 @@ def profiled(directory: Path | None, pid: int, name: str, seconds: float):
         print(f"# py-spy profile: {out}", flush=True)
 
 
+def idle_cores(pid: int, seconds: float) -> float:
+    """The server's CPU with every charger connected and silent (pings, timers): the part of
+    a slow phase's CPU that is not per message."""
+    time.sleep(2.0)
+    before, began = process_cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (process_cpu_seconds(pid) - before) / (time.monotonic() - began)
+
+
 def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
     """One fresh server and database, N chargers, every requested phase."""
     workdir = Path(tempfile.mkdtemp(prefix="ocppbench-"))
@@ -731,6 +742,8 @@ def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
         print(f"# {connected} chargers up (boot + start) in {time.monotonic() - began:.0f} s "
               f"over {procs} load process(es)", flush=True)  # fmt: skip
         per_conn_kb = round((rss_connected - rss_idle) / 1024 / max(connected, 1), 1)
+        idle = idle_cores(server.pid, args.idle_seconds)
+        print(f"# server idle with {connected} chargers connected: {idle:.3f} cores", flush=True)
         for mode in args.modes:
             phase = Phase(
                 mode=mode,
@@ -743,6 +756,9 @@ def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
             with profiled(args.py_spy, server.pid, f"{target}-{count}-{mode}", phase.duration):
                 result = measure_phase(fleet, server, phase, base)
             result.rss_kb_per_conn = per_conn_kb
+            result.idle_cores = round(idle, 3)
+            net = result.server_cpu_s - idle * result.seconds
+            result.net_cpu_ms_per_msg = round(net * 1000 / max(result.messages, 1), 3)
             results.append(result)
             print(format_row(result), flush=True)
     except BenchError:
@@ -764,7 +780,7 @@ def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
 
 HEADER = (
     f"{'target':<8} {'db':<6} {'chargers':>8} {'mode':<10} {'k':>2} {'msg/s':>8} "
-    f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'CPU ms/msg':>10} "
+    f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'CPU ms/msg':>10} {'net':>6} "
     f"{'srv cores':>9} {'RSS MB':>7} {'KB/conn':>7} {'load cores':>10} {'other':>5} "
     f"{'loadavg':>7}"
 )
@@ -779,7 +795,8 @@ def format_row(r: PhaseResult) -> str:
     row = (
         f"{r.target:<8} {r.db:<6} {r.chargers:>8} {r.mode:<10} {k:>2} {r.msgs_per_s:>8.1f} "
         f"{_ms(r.p50_ms):>7} {_ms(r.p99_ms):>7} {_ms(r.max_ms):>7} {r.errors:>6} "
-        f"{r.cpu_ms_per_msg:>10.3f} {r.server_cores:>9.2f} {r.rss_mb:>7.1f} "
+        f"{r.cpu_ms_per_msg:>10.3f} {r.net_cpu_ms_per_msg:>6.3f} {r.server_cores:>9.2f} "
+        f"{r.rss_mb:>7.1f} "
         f"{r.rss_kb_per_conn:>7.1f} {r.load_cpu_cores:>10.2f} {r.other_cpu_cores:>5.2f} "
         f"{r.loadavg_before:>7.2f}"
     )
@@ -813,6 +830,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compression", choices=["deflate", "none"], default="none",
                         help="permessage-deflate offered by the chargers")  # fmt: skip
     parser.add_argument("--log-level", default="warning", help="citycse --log-level")
+    parser.add_argument("--idle-seconds", type=float, default=10.0,
+                        help="measure the idle server this long before the phases")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--py-spy", type=Path, metavar="DIR",
