@@ -89,8 +89,10 @@ class CSEClient(ABC):
     async def close(self) -> None:
         return None
 
-    async def create(self, to: str, origin: str, ty: int, root: str, attrs: dict) -> Reply:
-        return await self.send(Operation.CREATE, to, origin, ty=ty, pc={root: attrs})
+    async def create(
+        self, to: str, origin: str, ty: int, root: str, attrs: dict, rcn: int | None = None
+    ) -> Reply:
+        return await self.send(Operation.CREATE, to, origin, ty=ty, pc={root: attrs}, rcn=rcn)
 
     async def retrieve(
         self, to: str, origin: str, rcn: int | None = None, query: Query | None = None
