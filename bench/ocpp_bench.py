@@ -779,7 +779,7 @@ def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
 # ------------------------------------------------------------------------------ report
 
 HEADER = (
-    f"{'target':<8} {'db':<6} {'chargers':>8} {'mode':<10} {'k':>2} {'msg/s':>8} "
+    f"{'target':<8} {'db':<10} {'chargers':>8} {'mode':<10} {'k':>2} {'msg/s':>8} "
     f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'CPU ms/msg':>10} {'net':>6} "
     f"{'srv cores':>9} {'RSS MB':>7} {'KB/conn':>7} {'load cores':>10} {'other':>5} "
     f"{'loadavg':>7}"
@@ -793,7 +793,7 @@ def _ms(value: float | None) -> str:
 def format_row(r: PhaseResult) -> str:
     k = str(r.inflight) if r.inflight else "-"
     row = (
-        f"{r.target:<8} {r.db:<6} {r.chargers:>8} {r.mode:<10} {k:>2} {r.msgs_per_s:>8.1f} "
+        f"{r.target:<8} {r.db:<10} {r.chargers:>8} {r.mode:<10} {k:>2} {r.msgs_per_s:>8.1f} "
         f"{_ms(r.p50_ms):>7} {_ms(r.p99_ms):>7} {_ms(r.max_ms):>7} {r.errors:>6} "
         f"{r.cpu_ms_per_msg:>10.3f} {r.net_cpu_ms_per_msg:>6.3f} {r.server_cores:>9.2f} "
         f"{r.rss_mb:>7.1f} "
