@@ -3,6 +3,7 @@ refusals keep the package's errors."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ import jsonschema
 import ocpp
 import ocpp.messages
 import pytest
-from ocpp.exceptions import FormatViolationError, TypeConstraintViolationError
-from ocpp.messages import Call, MessageType, _validate_payload
+from ocpp.exceptions import FormatViolationError, OCPPError, TypeConstraintViolationError
+from ocpp.messages import Call, MessageType, _validate_payload, unpack
+from websockets.asyncio.client import connect
 
 from ocpp_adapter.validation import CompiledValidator, install
+from tests.ocpp_adapter.conftest import OcppCSE
 
 SCHEMAS = Path(ocpp.__file__).parent
 VERSIONS = {"v16": "1.6", "v201": "2.0.1"}
@@ -146,3 +149,44 @@ def test_value_the_compiled_validator_cannot_read_goes_to_the_package():
     validator = ocpp.messages.get_validator(MessageType.CallResult, "Heartbeat", "1.6")
     with pytest.raises(jsonschema.ValidationError):
         validator.validate({"currentTime": object()})
+
+
+def stock_error_code(frame: str) -> str:
+    """The OCPP error code the package, with its own validator only, gives a CALL frame."""
+    patched = ocpp.messages.get_validator
+    ocpp.messages.get_validator = getattr(patched, "original", patched)
+    try:
+        _validate_payload(unpack(frame), "1.6")
+    except OCPPError as error:
+        return error.code
+    finally:
+        ocpp.messages.get_validator = patched
+    return "valid"
+
+
+async def test_server_answers_broken_payloads_with_the_package_error_codes(ocpp_cse: OcppCSE):
+    """Through a real citycse (compiled validation installed): each refusal carries the
+    error code the package's own validator gives, and valid calls still pass."""
+    meter = '{"timestamp": "2026-11-24T10:00:00Z", "sampledValue": [{"value": "10"}]}'
+    frames = [
+        '[2, "t1", "MeterValues", {"connectorId": "one", "meterValue": []}]',
+        '[2, "t2", "MeterValues", {"connectorId": 1, "meterValue": [{"sampledValue": []}]}]',
+        '[2, "t3", "MeterValues", {"connectorId": 1}]',
+        f'[2, "t4", "MeterValues", {{"connectorId": 1, "meterValue": [{meter}], "x": 1}}]',
+        '[2, "t5", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", '
+        '"status": "Sleeping"}]',
+        '[2, "t6", "Authorize", {"idTag": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}]',
+    ]
+    expected = [stock_error_code(frame) for frame in frames]
+    assert "valid" not in expected
+    assert {"TypeConstraintViolation", "FormatViolation", "ProtocolError"} <= set(expected)
+    async with connect(ocpp_cse.ocpp_url("validation-e2e"), subprotocols=["ocpp1.6"]) as ws:
+        await ws.send('[2, "b", "BootNotification", {"chargePointVendor": "v", '
+                      '"chargePointModel": "m"}]')  # fmt: skip
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))[0] == 3
+        for frame, code in zip(frames, expected, strict=True):
+            await ws.send(frame)
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert reply[0] == 4 and reply[2] == code, (frame, reply)
+        await ws.send(f'[2, "ok", "MeterValues", {{"connectorId": 1, "meterValue": [{meter}]}}]')
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == [3, "ok", {}]
