@@ -8,7 +8,7 @@ window is still priced as a surge session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -135,6 +135,51 @@ def session_cost(pricing: Pricing, samples: Iterable[MeterSample]) -> Decimal:
         Decimal(0),
     )
     return money(total)
+
+
+class RunningCost:
+    """`session_cost` of a growing list of samples, kept up to date one sample at a time.
+
+    Chargers send samples in time order, so a new sample usually extends the priced
+    intervals by one: that costs one `interval_cost` instead of re-pricing the whole
+    session (which made every MeterValues of a long session slower than the last). Only
+    the latest sample and the total are kept; the samples stay with the caller, who hands
+    them over (`history`) when a sample older than the latest, or a changed tariff, needs
+    the whole session re-priced. So the result always equals `session_cost`."""
+
+    __slots__ = ("_latest", "_tariff", "_total")
+
+    def __init__(self) -> None:
+        self._latest: MeterSample | None = None
+        self._tariff: Pricing | None = None
+        self._total = Decimal(0)
+
+    def add(
+        self,
+        tariff: Pricing,
+        samples: Iterable[MeterSample],
+        history: Callable[[], Iterable[MeterSample]],
+    ) -> Decimal:
+        """The cost so far at `tariff`, rounded to cents, after the new `samples`;
+        `history` gives every sample of the session, the new ones included."""
+        in_order = tariff == self._tariff and self._latest is not None
+        for item in samples:
+            latest = self._latest
+            if latest is None or (item.timestamp, item.wh) > (latest.timestamp, latest.wh):
+                if in_order:
+                    self._total += interval_cost(tariff, latest, item)
+                self._latest = item
+            elif (item.timestamp, item.wh) != (latest.timestamp, latest.wh):
+                in_order = False
+        if not in_order:
+            ordered = ordered_samples(history())
+            self._tariff = tariff
+            self._latest = ordered[-1] if ordered else None
+            self._total = sum(
+                (interval_cost(tariff, a, b) for a, b in zip(ordered, ordered[1:], strict=False)),
+                Decimal(0),
+            )
+        return money(self._total)
 
 
 @dataclass(frozen=True, slots=True)

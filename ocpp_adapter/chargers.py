@@ -101,7 +101,7 @@ class Chargers:
             return
         await add_instance(
             self.client, f"{charger_path(cp_id)}/{container}", charger_aei(cp_id), con,
-            labels=labels,
+            labels=labels, answer=False,
         )  # fmt: skip
 
     async def record_meter(

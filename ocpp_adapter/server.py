@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from ocpp_adapter import speedups
 from ocpp_adapter.central_system import SUBPROTOCOL, CentralSystemChargePoint
 from ocpp_adapter.central_system_v201 import CentralSystemChargePointV201
 from ocpp_adapter.chargers import Chargers
@@ -36,6 +37,7 @@ from ocpp_adapter.wallet import WalletLocks
 
 # Validation in a thread pool buys nothing under the GIL and has caused hangs (OCPP-NOTES).
 ocpp.messages.ASYNC_VALIDATION = False
+speedups.install()
 
 log = logging.getLogger("citycse.ocpp")
 

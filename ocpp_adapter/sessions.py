@@ -30,7 +30,14 @@ from typing import Any
 
 from ocpp_adapter import wallet
 from ocpp_adapter.authorization import ACCEPTED, INVALID, Decision, decide, record_refusal
-from ocpp_adapter.billing import MeterSample, hold_amount, money, session_cost, settle
+from ocpp_adapter.billing import (
+    MeterSample,
+    RunningCost,
+    hold_amount,
+    money,
+    session_cost,
+    settle,
+)
 from ocpp_adapter.cse_client import CSEClient
 from ocpp_adapter.tariffs import TariffSource, parse_time
 from ocpp_adapter.tree import (
@@ -84,6 +91,7 @@ class Session:
     """The charger's own transaction id (OCPP 2.0.1)."""
     key: str | None = None
     """The start key it was found by."""
+    running: RunningCost = field(default_factory=RunningCost)
 
     @property
     def start_sample(self) -> MeterSample:
@@ -363,7 +371,9 @@ class SessionService:
             return False
         session.samples.extend(samples)
         pricing = await self.tariffs.pricing()
-        cost = session_cost(pricing, [session.start_sample, *session.samples])
+        cost = session.running.add(
+            pricing, samples, lambda: [session.start_sample, *session.samples]
+        )
         if cost >= session.hold:
             session.stop_requested = True
             log.info(
