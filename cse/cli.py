@@ -31,6 +31,7 @@ SERVE_OPTIONS = (
     ("--ocpp-path", str, "URL path before /<chargePointId>", "/ocpp"),
     ("--ocpp-unknown-chargers", str, "accept, pending or reject unknown chargers", "accept"),
     ("--ocpp-min-balance", str, "wallet balance below which a card is Blocked", "1.00"),
+    ("--ocpp-overload-policy", str, "grid overload: block new sessions or limit power", "block"),
 )
 FLAGS = (("--mqtt-tls-insecure", "do not verify the mqtts:// broker's certificate"),)
 

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     ocpp_unknown_chargers: str = "accept"
     ocpp_min_balance: Decimal = Decimal("1.00")
     ocpp_heartbeat_seconds: int = 300
+    ocpp_overload_policy: str = "block"  # grid overload: "block" new sessions or "limit" power
 
     @property
     def csi(self) -> str:

@@ -15,9 +15,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ocpp.charge_point import snake_to_camel_case
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, validate_payload
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
+from ocpp_adapter.calls import CommandRejected, answer_payload, build_call
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.sessions import SessionService, energy_samples
 
@@ -60,6 +63,16 @@ class CentralSystemChargePoint(ChargePoint):
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- calls to the charger -------------------------------------------------------------
+
+    async def send_call(self, action: str, payload: dict) -> dict:
+        """One call built from its action name and wire payload; the answer's payload."""
+        message = build_call("ocpp1.6", action, payload)
+        wire = Call("check", action, answer_payload(message))
+        try:
+            await validate_payload(wire, self._ocpp_version)
+        except OCPPError as exc:
+            raise CommandRejected(f"bad {action} request: {exc}") from None
+        return answer_payload(await self.call(message, suppress=False))
 
     async def remote_stop(self, transaction_id: int, why: str) -> None:
         """RemoteStopTransaction; the request and the charger's answer are recorded."""

@@ -21,7 +21,9 @@ from websockets.http11 import Request, Response
 
 from ocpp_adapter.central_system import CentralSystemChargePoint
 from ocpp_adapter.chargers import Chargers
+from ocpp_adapter.commands import CommandService
 from ocpp_adapter.cse_client import CSEClient
+from ocpp_adapter.interlocks import InterlockService
 from ocpp_adapter.passwords import basic_credentials
 from ocpp_adapter.sessions import SessionService
 from ocpp_adapter.tariffs import TariffSource
@@ -48,6 +50,7 @@ class AdapterConfig:
     heartbeat_interval: int = 300
     ping_interval: float = 30.0
     response_timeout: float = 30.0
+    overload_policy: str = "block"
 
 
 def config_from_settings(settings) -> AdapterConfig:  # noqa: ANN001 - cse.settings.Settings
@@ -59,6 +62,7 @@ def config_from_settings(settings) -> AdapterConfig:  # noqa: ANN001 - cse.setti
         min_balance=Decimal(settings.ocpp_min_balance),
         admin_originator=settings.admin_originator,
         heartbeat_interval=settings.ocpp_heartbeat_seconds,
+        overload_policy=settings.ocpp_overload_policy,
     )
 
 
@@ -80,6 +84,8 @@ class OcppAdapter:
         self._server: Server | None = None
         self.chargers: Chargers | None = None
         self.sessions: SessionService | None = None
+        self.commands = CommandService(self)
+        self.interlocks: InterlockService | None = None
 
     @property
     def port(self) -> int:
@@ -106,6 +112,8 @@ class OcppAdapter:
             ping_timeout=self.config.ping_interval,
             backlog=BACKLOG,
         )
+        self.interlocks = InterlockService(self, self.config.overload_policy)
+        await self.interlocks.start()
         log.info(
             "event=ocpp_listening host=%s port=%s path=%s unknown_chargers=%s",
             self.config.host,
@@ -115,6 +123,8 @@ class OcppAdapter:
         )
 
     async def stop(self) -> None:
+        if self.interlocks is not None:
+            await self.interlocks.stop()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -173,6 +183,8 @@ class OcppAdapter:
             log.info("event=replaced_connection cp=%s", cp_id)
             asyncio.get_running_loop().create_task(stale._connection.close(1001, "replaced"))
         log.info("event=connected cp=%s remote=%s", cp_id, connection.remote_address)
+        if self.interlocks is not None:
+            self.interlocks.charger_connected(cp_id)
         try:
             await cp.start()
         except Exception as exc:  # noqa: BLE001 - the socket ends, nothing else

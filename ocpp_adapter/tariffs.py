@@ -9,6 +9,8 @@ Times are ISO 8601 (extended or the oneM2M basic form), UTC unless an offset is 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -67,8 +69,16 @@ class TariffSource:
         self.origin = origin
         self.cache_seconds = cache_seconds
         self._cached: tuple[float, Tariff] | None = None
+        self.charger_surges: Callable[[str], tuple[SurgeWindow, ...]] = lambda cp_id: ()
+        """Surge windows that apply to one charger only (its grid feeder's)."""
 
-    async def current(self) -> Tariff:
+    async def current(self, cp_id: str | None = None) -> Tariff:
+        """The tariff in force; for a charger, with its feeder's surge windows added."""
+        tariff = await self._base()
+        extra = self.charger_surges(cp_id) if cp_id is not None else ()
+        return replace(tariff, surges=tariff.surges + tuple(extra)) if extra else tariff
+
+    async def _base(self) -> Tariff:
         moment = time.monotonic()
         if self._cached is not None and moment - self._cached[0] < self.cache_seconds:
             return self._cached[1]

@@ -1,0 +1,247 @@
+"""Interlocks end to end: a real citycse with the adapter, chargers on the `ocpp` package,
+fire alarms and grid feeds that are real AEs writing over HTTP (the `citycse sim` CLI or
+plain oneM2M requests). Assertions on what the chargers received, on the balances and on
+the audit records in the tree."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from ocpp.routing import on
+from ocpp.v16 import call, call_result
+from websockets.asyncio.client import connect
+
+from tests.ocpp_adapter.conftest import OcppCSE, TestChargePoint, launch_ocpp, shutdown_ocpp
+from tests.support.server import clean_env
+
+WAIT = 10.0
+
+
+class SiteCharger(TestChargePoint):
+    """A charger that records availability and charging-profile calls too."""
+
+    __test__ = False
+
+    def __init__(self, cp_id: str, connection: Any) -> None:
+        super().__init__(cp_id, connection)
+        self.availability: asyncio.Queue[str] = asyncio.Queue()
+        self.profiles: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+        self.received: list[tuple[float, str]] = []
+
+    @on("RemoteStopTransaction")
+    async def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
+        self.received.append((time.monotonic(), "RemoteStopTransaction"))
+        self.remote_stops.put_nowait(transaction_id)
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    @on("ChangeAvailability")
+    async def on_change_availability(
+        self, connector_id: int, type: str
+    ) -> call_result.ChangeAvailability:
+        self.received.append((time.monotonic(), f"ChangeAvailability:{type}"))
+        self.availability.put_nowait(type)
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict
+    ) -> call_result.SetChargingProfile:
+        self.profiles.put_nowait(("set", cs_charging_profiles))
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on("ClearChargingProfile")
+    async def on_clear_charging_profile(self, **payload: Any) -> call_result.ClearChargingProfile:
+        self.profiles.put_nowait(("clear", payload))
+        return call_result.ClearChargingProfile(status="Accepted")
+
+    async def authorize(self, id_tag: str) -> str:
+        result = await self.send(call.Authorize(id_tag=id_tag))
+        return result.id_tag_info["status"]
+
+    async def start_session(self, id_tag: str, meter_start: int = 0, at: str | None = None):
+        result = await self.send(
+            call.StartTransaction(
+                connector_id=1, id_tag=id_tag, meter_start=meter_start,
+                timestamp=at or now_iso(),
+            )
+        )  # fmt: skip
+        return result.transaction_id, result.id_tag_info["status"]
+
+    async def stop_session(self, transaction_id: int, meter_stop: int, at: str | None = None):
+        await self.send(
+            call.StopTransaction(
+                meter_stop=meter_stop, timestamp=at or now_iso(),
+                transaction_id=transaction_id, reason="Remote",
+            )
+        )  # fmt: skip
+
+
+def now_iso(offset: float = 0.0) -> str:
+    moment = datetime.fromtimestamp(time.time() + offset, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@contextlib.asynccontextmanager
+async def site_charger(cse: OcppCSE, cp_id: str) -> AsyncIterator[SiteCharger]:
+    async with connect(cse.ocpp_url(cp_id), subprotocols=["ocpp1.6"]) as ws:
+        cp = SiteCharger(cp_id, ws)
+        reader = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+def sim(cse: OcppCSE, *args: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "cse", "sim", *args, "--json", "--cse-url", cse.base_url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=clean_env())
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def next_item(queue: asyncio.Queue, timeout: float = WAIT) -> Any:
+    return await asyncio.wait_for(queue.get(), timeout)
+
+
+async def nothing_in(queue: asyncio.Queue, seconds: float = 1.0) -> bool:
+    try:
+        await asyncio.wait_for(queue.get(), seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+def actions(cse: OcppCSE, action: str) -> list[dict[str, Any]]:
+    found = cse.admin().retrieve(
+        f"/{cse.server.cse_rn}/interlocks/actions",
+        params={"rcn": "8", "ty": "4", "lbl": f"action:{action}"},
+    )
+    assert found.status == 200, found.http.text
+    return [c["con"] for c in found.body.get("m2m:cnt", {}).get("m2m:cin", [])]
+
+
+async def eventually(probe, timeout: float = WAIT) -> Any:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(probe)
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+def balance(cse: OcppCSE, tag: str) -> Decimal:
+    return Decimal(cse.cli_json("users", "show", tag)["balance"])
+
+
+def refusals(cse: OcppCSE, cp_id: str) -> list[dict[str, Any]]:
+    found = cse.admin().retrieve(
+        f"/{cse.server.cse_rn}/evcs/authorizations",
+        params={"rcn": "8", "ty": "4", "lbl": f"chargePoint:{cp_id}"},
+    )
+    return [c["con"] for c in found.body.get("m2m:cnt", {}).get("m2m:cin", [])]
+
+
+@pytest.fixture
+def cse() -> Any:
+    cse = launch_ocpp("sqlite")
+    cse.cli("tariff", "set", "--price-per-kwh", "0.30")
+    yield cse
+    shutdown_ocpp(cse)
+
+
+async def boot_in(cse: OcppCSE, cp: SiteCharger, site: str, feeder: str | None = None) -> None:
+    assert await cp.boot() == "Accepted"
+    args = ["chargers", "assign", cp.id, "--site", site]
+    if feeder:
+        args += ["--feeder", feeder]
+    await asyncio.to_thread(cse.cli, *args)
+
+
+async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: OcppCSE) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDA", "--balance", "50.00", "--budget", "20.00")
+    cse.cli("users", "add", "--id-tag", "CARDB", "--balance", "50.00", "--budget", "20.00")
+    async with site_charger(cse, "ia1") as a1, site_charger(cse, "ib1") as b1:
+        await boot_in(cse, a1, "A")
+        await boot_in(cse, b1, "B")
+        tx_a, status_a = await a1.start_session("CARDA", 1000)
+        tx_b, status_b = await b1.start_session("CARDB", 1000)
+        assert (status_a, status_b) == ("Accepted", "Accepted")
+
+        alarm = await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "A", "--state", "active")
+        assert alarm["aei"] == "Cfirealarm-A"
+        assert alarm["container"] == f"{cse.server.cse_rn}/firealarm-A/alarm"
+
+        assert await next_item(a1.remote_stops) == tx_a
+        assert await next_item(a1.availability) == "Inoperative"
+        kinds = [kind for _, kind in a1.received]
+        assert kinds.index("RemoteStopTransaction") < kinds.index("ChangeAvailability:Inoperative")
+        assert await nothing_in(b1.remote_stops) and b1.availability.empty()
+
+        # The stopped session settles with its refund: 2 kWh at 0.30 of a 20.00 hold.
+        await a1.stop_session(tx_a, 3000)
+        assert await asyncio.to_thread(balance, cse, "CARDA") == Decimal("49.40")
+
+        assert await a1.authorize("CARDA") == "Blocked"
+        assert (await a1.start_session("CARDA", 3000))[1] == "Blocked"
+        assert await b1.authorize("CARDB") == "Accepted"
+        reasons = {r["reason"] for r in await asyncio.to_thread(refusals, cse, "ia1")}
+        assert reasons == {"fire alarm in site A"}
+
+        locks = await eventually(lambda: actions(cse, "fire-alarm-lock"))
+        lock = locks[-1]
+        assert lock["site"] == "A" and lock["trigger"]["resource"] == alarm["reading"]
+        assert lock["trigger"]["device"] == "Cfirealarm-A"
+        outcome = lock["chargers"]["ia1"]
+        assert outcome["remoteStops"][0]["transactionId"] == tx_a
+        assert outcome["remoteStops"][0]["response"] == {"status": "Accepted"}
+        assert outcome["availability"]["response"] == {"status": "Accepted"}
+        assert "ib1" not in lock["chargers"]
+
+        await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "A", "--state", "clear")
+        assert await next_item(a1.availability) == "Operative"
+        assert await a1.authorize("CARDA") == "Accepted"
+        clears = await eventually(lambda: actions(cse, "fire-alarm-clear"))
+        assert clears[-1]["chargers"]["ia1"]["availability"]["status"] == "answered"
+        await b1.stop_session(tx_b, 1000)
+
+
+async def test_alarm_stays_enforced_after_a_restart(cse: OcppCSE) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDR", "--balance", "50.00")
+    async with site_charger(cse, "ir1") as cp:
+        await boot_in(cse, cp, "R")
+    await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "R", "--state", "active")
+    await eventually(lambda: actions(cse, "fire-alarm-lock"))
+    await asyncio.to_thread(cse.restart)
+    async with site_charger(cse, "ir1") as cp:
+        assert await next_item(cp.availability) == "Inoperative"
+        assert await cp.authorize("CARDR") == "Blocked"
+        await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "R", "--state", "clear")
+        assert await next_item(cp.availability) == "Operative"
+        assert await cp.authorize("CARDR") == "Accepted"
+    assert await eventually(lambda: actions(cse, "recovered-lock"))
+
+
+async def test_malformed_alarm_reading_is_recorded_and_not_acted_on(cse: OcppCSE) -> None:
+    async with site_charger(cse, "im1") as cp:
+        await boot_in(cse, cp, "M")
+        alarm = await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "M", "--state", "clear")
+        device = cse.admin().as_(alarm["aei"])
+        bad = {"con": json.dumps({"active": "yes"})}
+        reply = await asyncio.to_thread(device.create, "/" + alarm["container"], 4, bad)
+        assert reply.status == 201
+        ignored = await eventually(lambda: actions(cse, "ignored-reading"))
+        assert ignored[-1]["why"] == '"active" must be true or false'
+        assert await nothing_in(cp.availability)
+        assert await cp.authorize("NOSUCH") == "Invalid"
