@@ -67,6 +67,7 @@ INTERLOCKS = f"{BASE}/{INTERLOCKS_RN}"
 ACTIONS = f"{INTERLOCKS}/actions"
 SUBSCRIPTION_RN = "interlocks-sub"
 TY_SUB = 23
+NET_UPDATE = 1
 NET_CREATE_CHILD = 3
 OVERLOAD_POLICIES = ("block", "limit")
 MAPPING_REFRESH_SECONDS = 10.0
@@ -112,6 +113,8 @@ class InterlockService:
         self.charger_feeder: dict[str, str] = {}
         self._tasks: set[asyncio.Task] = set()
         self._watching: set[str] = set()
+        self._followed: set[str] = set()  # charger AEs we subscribed to
+        self._locked: set[str] = set()  # chargers stopped and locked by an alarm
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -191,19 +194,25 @@ class InterlockService:
                 if ae.get("ri") not in self._watching:
                     await self._watch(ae, recovering)
 
-    async def _subscribe(self, target: str, chty: list[int] | None = None) -> bool:
+    async def _subscribe(
+        self,
+        target: str,
+        chty: list[int] | None = None,
+        net: int = NET_CREATE_CHILD,
+        origin: str = INTERLOCKS_AEI,
+        quiet: bool = False,
+    ) -> bool:
         """Our subscription on `target`, pointing at this process's endpoint."""
-        enc: dict[str, Any] = {"net": [NET_CREATE_CHILD]}
+        enc: dict[str, Any] = {"net": [net]}
         if chty:
             enc["chty"] = chty
         attrs = {"rn": SUBSCRIPTION_RN, "nu": [self.receiver.url], "enc": enc, "nct": 1}
-        reply = await self.client.create(target, INTERLOCKS_AEI, TY_SUB, "m2m:sub", attrs)
+        reply = await self.client.create(target, origin, TY_SUB, "m2m:sub", attrs)
         if reply.rsc == 4105:
             reply = await self.client.update(
-                f"{target}/{SUBSCRIPTION_RN}", INTERLOCKS_AEI, "m2m:sub",
-                {"nu": [self.receiver.url]},
-            )  # fmt: skip
-        if not reply.ok:
+                f"{target}/{SUBSCRIPTION_RN}", origin, "m2m:sub", {"nu": [self.receiver.url]}
+            )
+        if not reply.ok and not quiet:
             log.warning("event=subscribe_failed target=%s rsc=%s pc=%s", target, reply.rsc,
                         reply.pc)  # fmt: skip
         return reply.ok
@@ -223,7 +232,7 @@ class InterlockService:
         self._watching.add(ae["ri"])
         device = Device(kind, ae.get("aei", ""), f"{BASE}/{ae['rn']}/{container}", area)
         reply = await self.client.retrieve(device.path, INTERLOCKS_AEI)
-        if not reply.ok or not await self._subscribe(device.path):
+        if not reply.ok or not await self._subscribe(device.path, quiet=True):
             # A device that just registered has not yet made its container or given us
             # access: try again shortly (the periodic discovery is the last resort).
             self._watching.discard(ae["ri"])
@@ -237,9 +246,10 @@ class InterlockService:
         self.devices[device.container_ri] = device
         log.info("event=device_watched kind=%s aei=%s area=%s", kind, device.aei, area)
         if kind == "grid-feed":
-            for cin in await self._instances(device.path):
+            readings = await self._instances(device.path)
+            for cin in readings:
                 self._take_forecast(device, cin, act=False)
-            self._apply_feeder(device.area, trigger=None)
+            self._apply_feeder(device.area, trigger=(device, readings[-1]) if readings else None)
         else:
             found = await self._instances(device.path, latest_only=True)
             if found:
@@ -254,26 +264,47 @@ class InterlockService:
 
     async def refresh_chargers(self) -> None:
         """The site and feeder of every charger, from the labels of the charger AEs (read as
-        the charging service, which the chargers' policies let in)."""
-        sites, feeders = {}, {}
+        the charging service, which the chargers' policies let in); each charger AE is
+        subscribed to, so that a new assignment is known at once."""
         for ae in await self._discover({"ty": TY_AE, "api": CHARGER_API}, EVCS_AEI):
-            cp_id = label_value(ae.get("lbl"), "chargePoint:")
-            if cp_id is None:
-                continue
-            site = label_value(ae.get("lbl"), SITE_PREFIX)
-            feeder = label_value(ae.get("lbl"), FEEDER_PREFIX)
-            if site is not None:
-                sites[cp_id] = site
-            if feeder is not None:
-                feeders[cp_id] = feeder
-        newly_locked = [
-            cp for cp, site in sites.items()
-            if site in self.locked_sites() and self.charger_site.get(cp) != site
-        ]  # fmt: skip
-        self.charger_site, self.charger_feeder = sites, feeders
-        for cp_id in newly_locked:
-            site = sites[cp_id]
-            self._spawn(self._lock_chargers(site, [cp_id], None, "charger joined a site in alarm"))
+            self._place_charger(ae)
+            if ae.get("ri") not in self._followed:
+                await self._follow_charger(ae)
+
+    async def _follow_charger(self, ae: dict[str, Any], attempt: int = 0) -> None:
+        """Subscribe to a charger AE's updates, then place it as it is now. A charger AE
+        that was just created may not have its policy yet: try again shortly."""
+        self._followed.add(ae["ri"])
+        path = f"{BASE}/{ae['rn']}"
+        if await self._subscribe(path, net=NET_UPDATE, origin=EVCS_AEI, quiet=True):
+            current = await self.client.retrieve(path, EVCS_AEI)
+            if current.ok:
+                self._place_charger(current.resource("m2m:ae"))
+            return
+        if attempt < len(WATCH_RETRY_SECONDS):
+            await asyncio.sleep(WATCH_RETRY_SECONDS[attempt])
+            await self._follow_charger(ae, attempt + 1)
+        else:
+            self._followed.discard(ae["ri"])
+            log.warning("event=charger_not_followed path=%s", path)
+
+    def _place_charger(self, ae: dict[str, Any]) -> None:
+        """Site and feeder of one charger from its AE; a charger that joins a site in alarm
+        is stopped and locked."""
+        cp_id = label_value(ae.get("lbl"), "chargePoint:")
+        if cp_id is None:
+            return
+        for mapping, prefix in ((self.charger_site, SITE_PREFIX), (self.charger_feeder,
+                                                                   FEEDER_PREFIX)):  # fmt: skip
+            value = label_value(ae.get("lbl"), prefix)
+            if value is None:
+                mapping.pop(cp_id, None)
+            else:
+                mapping[cp_id] = value
+        site = self.charger_site.get(cp_id)
+        if site is not None and self.active_alarms.get(site) and cp_id not in self._locked:
+            why = f"charger joined site {site}, which is in alarm"
+            self._spawn(self._lock_chargers(site, [cp_id], None, why))
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -298,8 +329,14 @@ class InterlockService:
         if not isinstance(notification, dict) or notification.get("vrq"):
             return
         representation = (notification.get("nev") or {}).get("rep") or {}
-        if "m2m:ae" in representation:
-            self._spawn(self._watch(representation["m2m:ae"]))
+        ae = representation.get("m2m:ae")
+        if isinstance(ae, dict):
+            if label_value(ae.get("lbl"), "chargePoint:") is None:
+                self._spawn(self._watch(ae))
+                return
+            self._place_charger(ae)
+            if ae.get("ri") not in self._followed:
+                self._spawn(self._follow_charger(ae))
             return
         cin = representation.get("m2m:cin")
         if not isinstance(cin, dict):
@@ -350,7 +387,6 @@ class InterlockService:
         if reading.active:
             chargers = self._chargers_in(self.charger_site, site)
             await self._lock_chargers(site, chargers, (device, cin), why, recovering)
-            await self.refresh_chargers()
         elif was_locked and not alarms:
             chargers = self._chargers_in(self.charger_site, site)
             await self._unlock_chargers(site, chargers, (device, cin), why)
@@ -379,6 +415,7 @@ class InterlockService:
     async def _stop_and_lock(self, cp_id: str, why: str) -> dict[str, Any]:
         """RemoteStop for each running session first (ChangeAvailability alone lets a
         running session go on), then Inoperative."""
+        self._locked.add(cp_id)
         sessions = self.adapter.sessions
         assert sessions is not None
         commands = self.adapter.commands
@@ -399,6 +436,7 @@ class InterlockService:
         self, site: str, chargers: list[str], trigger: tuple[Device, dict[str, Any]], why: str
     ) -> None:
         commands = self.adapter.commands
+        self._locked.difference_update(chargers)
         tasks = [
             self._spawn(
                 commands.send(
@@ -443,6 +481,11 @@ class InterlockService:
         state.forecasts[device.container_ri] = forecast
         state.surges.update(forecast.surges)
         if act:
+            why = (
+                f"grid forecast for feeder {device.area}: {len(forecast.overloads)} overload "
+                f"and {len(forecast.surges)} surge window(s)"
+            )
+            self._spawn(self._audit("forecast-taken", why, device, cin, {}, feeder=device.area))
             self._apply_feeder(device.area, trigger=(device, cin))
 
     def _apply_feeder(self, feeder: str, trigger: tuple[Device, dict[str, Any]] | None) -> None:

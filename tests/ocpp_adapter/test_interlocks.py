@@ -200,7 +200,8 @@ async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: Ocpp
         assert reasons == {"fire alarm in site A"}
 
         locks = await eventually(lambda: actions(cse, "fire-alarm-lock"))
-        lock = locks[-1]
+        assert len(locks) == 1
+        lock = locks[0]
         assert lock["site"] == "A" and lock["trigger"]["resource"] == alarm["reading"]
         assert lock["trigger"]["device"] == "Cfirealarm-A"
         outcome = lock["chargers"]["ia1"]
@@ -245,3 +246,71 @@ async def test_malformed_alarm_reading_is_recorded_and_not_acted_on(cse: OcppCSE
         assert ignored[-1]["why"] == '"active" must be true or false'
         assert await nothing_in(cp.availability)
         assert await cp.authorize("NOSUCH") == "Invalid"
+
+
+def at(offset: float) -> str:
+    return now_iso(offset)
+
+
+async def test_overload_window_blocks_sessions_on_its_feeder_for_the_window(cse: OcppCSE) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDG", "--balance", "50.00")
+    async with site_charger(cse, "ig1") as f1, site_charger(cse, "ig2") as g1:
+        await boot_in(cse, f1, "S", feeder="F")
+        await boot_in(cse, g1, "S", feeder="G")
+        await asyncio.to_thread(
+            sim, cse, "grid", "--feeder", "F", "--overload", at(-1), at(4), "11000"
+        )
+        await eventually(lambda: actions(cse, "overload-block"))
+        assert await f1.authorize("CARDG") == "Blocked"
+        assert await g1.authorize("CARDG") == "Accepted"
+        reasons = {r["reason"] for r in await asyncio.to_thread(refusals, cse, "ig1")}
+        assert reasons == {"grid overload on feeder F"}
+        await eventually(lambda: actions(cse, "overload-unblock"))
+        assert await f1.authorize("CARDG") == "Accepted"
+
+
+async def test_overload_window_limits_power_with_policy_limit() -> None:
+    cse = launch_ocpp("sqlite", extra=["--ocpp-overload-policy", "limit"])
+    try:
+        async with site_charger(cse, "il1") as l1, site_charger(cse, "il2") as other:
+            await boot_in(cse, l1, "S", feeder="L")
+            await boot_in(cse, other, "S", feeder="M")
+            await asyncio.to_thread(
+                sim, cse, "grid", "--feeder", "L", "--overload", at(-1), at(3), "7400"
+            )
+            kind, profile = await next_item(l1.profiles)
+            assert kind == "set"
+            assert profile["charging_profile_purpose"] == "TxDefaultProfile"
+            period = profile["charging_schedule"]["charging_schedule_period"][0]
+            assert profile["charging_schedule"]["charging_rate_unit"] == "W"
+            assert Decimal(str(period["limit"])) == Decimal(7400)
+            kind, cleared = await next_item(l1.profiles, timeout=8)
+            assert kind == "clear" and cleared["id"] == profile["charging_profile_id"]
+            assert other.profiles.empty()
+            assert await l1.authorize("NOSUCH") == "Invalid"
+        limits = await eventually(lambda: actions(cse, "overload-limit"))
+        assert limits[-1]["chargers"]["il1"]["profile"]["response"] == {"status": "Accepted"}
+        assert await eventually(lambda: actions(cse, "overload-clear"))
+    finally:
+        shutdown_ocpp(cse)
+
+
+async def test_surge_window_of_a_feeder_prices_its_energy_at_tariff_times_factor(
+    cse: OcppCSE,
+) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDS", "--balance", "50.00", "--budget", "20.00")
+    cse.cli("users", "add", "--id-tag", "CARDT", "--balance", "50.00", "--budget", "20.00")
+    async with site_charger(cse, "is1") as s1, site_charger(cse, "is2") as t1:
+        await boot_in(cse, s1, "S", feeder="SURGE")
+        await boot_in(cse, t1, "S", feeder="CALM")
+        await asyncio.to_thread(
+            sim, cse, "grid", "--feeder", "SURGE", "--surge", at(-1800), at(0), "2"
+        )
+        await eventually(lambda: actions(cse, "forecast-taken"))
+        # 10 kWh evenly over the last hour; the second half inside the surge window.
+        tx_s, _ = await s1.start_session("CARDS", 0, at=at(-3600))
+        tx_t, _ = await t1.start_session("CARDT", 0, at=at(-3600))
+        await s1.stop_session(tx_s, 10000, at=at(0))
+        await t1.stop_session(tx_t, 10000, at=at(0))
+    assert await asyncio.to_thread(balance, cse, "CARDS") == Decimal("45.50")  # 1.50 + 3.00
+    assert await asyncio.to_thread(balance, cse, "CARDT") == Decimal("47.00")  # 3.00 flat
