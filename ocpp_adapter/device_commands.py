@@ -173,6 +173,10 @@ def add_device_commands(commands: argparse._SubParsersAction, common: Callable) 
     _device_options(p, common)
     p.set_defaults(handler=_runner(_parsed_grid))
 
+    from ocpp_adapter.demo import add_demo_command  # demo uses the management commands
+
+    add_demo_command(commands)
+
 
 async def _parsed_grid(args: argparse.Namespace) -> None:
     try:
