@@ -34,6 +34,8 @@ class SimulatedCharger(ChargePoint):
         self.running: dict[int, int] = {}  # transaction id -> meter now (Wh)
         self.stopped: asyncio.Queue[int] = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()
+        self.auto_stop = True
+        """End a session with StopTransaction after accepting its RemoteStopTransaction."""
 
     def _note(self, what: str) -> None:
         self.calls.append((time.monotonic(), what))
@@ -86,7 +88,7 @@ class SimulatedCharger(ChargePoint):
     @after("RemoteStopTransaction")
     async def after_remote_stop(self, transaction_id: int) -> None:
         meter = self.running.get(transaction_id)
-        if meter is not None:
+        if meter is not None and self.auto_stop:
             task = asyncio.ensure_future(self.stop_session(transaction_id, meter, "Remote"))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
