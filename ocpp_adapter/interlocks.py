@@ -22,7 +22,6 @@ alarm that is still active is enforced again."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -40,6 +39,7 @@ from ocpp_adapter.devices import (
     SITE_PREFIX,
     GridForecast,
     MalformedReading,
+    OverloadWindow,
     label_value,
     parse_alarm,
     parse_forecast,
@@ -405,12 +405,19 @@ class InterlockService:
         why: str,
         recovering: bool = False,
     ) -> None:
+        began = time.perf_counter()
         tasks = [self._spawn(self._stop_and_lock(cp_id, why)) for cp_id in chargers]
+        # Each task runs up to its first wait, the charger's answer: after one turn of the
+        # loop every first call (RemoteStop, or Inoperative when nothing runs) is sent.
+        await asyncio.sleep(0)
+        sent_ms = round((time.perf_counter() - began) * 1000, 3)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         outcome = dict(zip(chargers, map(_outcome, results), strict=True))
         action = "recovered-lock" if recovering else "fire-alarm-lock"
         device, cin = trigger if trigger is not None else (None, None)
-        await self._audit(action, why, device, cin, outcome, site=site)
+        await self._audit(
+            action, why, device, cin, outcome, site=site, extra={"firstCallsSentMs": sent_ms}
+        )
 
     async def _stop_and_lock(self, cp_id: str, why: str) -> dict[str, Any]:
         """RemoteStop for each running session first (ChangeAvailability alone lets a
@@ -460,7 +467,7 @@ class InterlockService:
         state = self.feeders.get(feeder) if feeder is not None else None
         return tuple(state.surges) if state is not None else ()
 
-    def _overload_now(self, feeder: str):  # noqa: ANN202 - OverloadWindow | None
+    def _overload_now(self, feeder: str) -> OverloadWindow | None:
         state = self.feeders.get(feeder)
         if state is None:
             return None
@@ -515,7 +522,10 @@ class InterlockService:
         self._spawn(self._limit_feeder(feeder, window, trigger))
 
     async def _limit_feeder(
-        self, feeder: str, window: Any, trigger: tuple[Device, dict[str, Any]] | None
+        self,
+        feeder: str,
+        window: OverloadWindow | None,
+        trigger: tuple[Device, dict[str, Any]] | None,
     ) -> None:
         chargers = self._chargers_in(self.charger_feeder, feeder)
         commands = self.adapter.commands
@@ -547,8 +557,9 @@ class InterlockService:
         chargers: dict[str, Any],
         site: str | None = None,
         feeder: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        con: dict[str, Any] = {"action": action, "why": why, "at": time.time()}
+        con: dict[str, Any] = {"action": action, "why": why, "at": time.time(), **(extra or {})}
         labels = [f"action:{action}"]
         if device is not None and cin is not None:
             con["trigger"] = {
@@ -566,8 +577,10 @@ class InterlockService:
             labels.append(f"feeder:{feeder}")
         con["chargers"] = chargers
         log.info("event=interlock action=%s why=%r chargers=%d", action, why, len(chargers))
-        with contextlib.suppress(Exception):
+        try:
             await add_instance(self.client, ACTIONS, INTERLOCKS_AEI, con, labels=labels)
+        except Exception:  # noqa: BLE001 - the action was taken; a lost record is logged
+            log.exception("event=interlock_not_recorded action=%s", action)
 
 
 LIMIT_PROFILE_ID = 7001

@@ -3,13 +3,16 @@
 The interlock service subscribes like any AE, with this endpoint's URL as its notification
 target, so it works whether the CSE runs in the same process (loopback) or elsewhere. HTTP
 framing is h11's; every POST is answered 2000 once the handler has taken the body, and the
-handler must not block (it spawns what takes time)."""
+handler must not block (it spawns what takes time). The URL's path is a random token only
+the CSE learns (through the subscriptions): a POST to any other path is refused, so a local
+process cannot forge a fire alarm by posting to the port."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +32,13 @@ class NotificationReceiver:
         self.port = port
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task] = set()
+        self._path = "/" + secrets.token_urlsafe(24)
 
     @property
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}/notify"
+        return f"http://{host}:{port}{self._path}"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -55,10 +59,11 @@ class NotificationReceiver:
         connection = h11.Connection(h11.SERVER)
         try:
             while True:
-                body = await self._request(connection, reader)
-                if body is None:
+                request = await self._request(connection, reader)
+                if request is None:
                     return
-                rsc = self._take(body)
+                target, body = request
+                rsc = self._take(body) if target == self._path else 4103
                 writer.write(self._answer(connection, rsc))
                 await writer.drain()
                 if connection.our_state is h11.MUST_CLOSE:
@@ -70,22 +75,28 @@ class NotificationReceiver:
             self._connections.discard(task)
             writer.close()
 
-    async def _request(self, connection: h11.Connection, reader: asyncio.StreamReader):
+    async def _request(
+        self, connection: h11.Connection, reader: asyncio.StreamReader
+    ) -> tuple[str, bytes] | None:
+        """The next request's path and body; None when the connection ends."""
         chunks: list[bytes] = []
         size = 0
+        target = ""
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
                 data = await reader.read(65536)
                 connection.receive_data(data)
                 continue
-            if isinstance(event, h11.Data):
+            if isinstance(event, h11.Request):
+                target = event.target.decode("latin-1").split("?", 1)[0]
+            elif isinstance(event, h11.Data):
                 size += len(event.data)
                 if size > MAX_BODY:
                     return None
                 chunks.append(event.data)
             elif isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks)
+                return target, b"".join(chunks)
             elif isinstance(event, h11.ConnectionClosed):
                 return None
 
@@ -105,7 +116,7 @@ class NotificationReceiver:
 
     @staticmethod
     def _answer(connection: h11.Connection, rsc: int) -> bytes:
-        status = 200 if rsc == 2000 else 400 if rsc == 4000 else 500
+        status = {2000: 200, 4000: 400, 4103: 403}.get(rsc, 500)
         headers = [("X-M2M-RSC", str(rsc)), ("Content-Length", "0")]
         return connection.send(h11.Response(status_code=status, headers=headers)) + (
             connection.send(h11.EndOfMessage()) or b""

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -132,7 +132,7 @@ def actions(cse: OcppCSE, action: str) -> list[dict[str, Any]]:
     return [c["con"] for c in found.body.get("m2m:cnt", {}).get("m2m:cin", [])]
 
 
-async def eventually(probe, timeout: float = WAIT) -> Any:  # noqa: ANN001
+async def eventually(probe: Callable[[], Any], timeout: float = WAIT) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = await asyncio.to_thread(probe)
@@ -314,3 +314,55 @@ async def test_surge_window_of_a_feeder_prices_its_energy_at_tariff_times_factor
         await t1.stop_session(tx_t, 10000, at=at(0))
     assert await asyncio.to_thread(balance, cse, "CARDS") == Decimal("45.50")  # 1.50 + 3.00
     assert await asyncio.to_thread(balance, cse, "CARDT") == Decimal("47.00")  # 3.00 flat
+
+
+class SilentCharger(SiteCharger):
+    """A charger whose firmware hangs on RemoteStopTransaction: it never answers."""
+
+    __test__ = False
+
+    @on("RemoteStopTransaction")
+    async def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
+        self.remote_stops.put_nowait(transaction_id)
+        await asyncio.sleep(3600)
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+
+async def test_a_charger_that_does_not_answer_delays_no_other(cse: OcppCSE) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDH", "--balance", "50.00", "--budget", "5.00")
+    async with connect(cse.ocpp_url("ih-silent"), subprotocols=["ocpp1.6"]) as ws:
+        silent = SilentCharger("ih-silent", ws)
+        reader = asyncio.create_task(silent.start())
+        try:
+            async with site_charger(cse, "ih-ok") as ok:
+                await boot_in(cse, silent, "H")
+                await boot_in(cse, ok, "H")
+                tx_silent, _ = await silent.start_session("CARDH", 0)
+                tx_ok, _ = await ok.start_session("CARDH", 0)
+                started = time.monotonic()
+                await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "H", "--state",
+                                        "active")  # fmt: skip
+                assert await next_item(silent.remote_stops) == tx_silent
+                assert await next_item(ok.remote_stops) == tx_ok
+                assert await next_item(ok.availability) == "Inoperative"
+                assert time.monotonic() - started < 5  # not waiting for the silent one
+                assert await ok.authorize("CARDH") == "Blocked"
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+async def test_malformed_forecast_is_recorded_and_not_acted_on(cse: OcppCSE) -> None:
+    async with site_charger(cse, "ix1") as cp:
+        await boot_in(cse, cp, "X", feeder="XF")
+        feed = await asyncio.to_thread(sim, cse, "grid", "--feeder", "XF")
+        device = cse.admin().as_(feed["aei"])
+        bad = {"con": {"overloads": [{"start": at(-1), "end": at(-5), "limitW": 1000}]}}
+        reply = await asyncio.to_thread(device.create, "/" + feed["container"], 4, bad)
+        assert reply.status == 201
+        ignored = await eventually(lambda: actions(cse, "ignored-reading"))
+        assert ignored[-1]["why"] == "overload window ends before it starts"
+        assert ignored[-1]["trigger"]["resource"] == reply.body["m2m:cin"]["ri"]
+        assert not actions(cse, "overload-block")
+        assert await cp.authorize("NOSUCH") == "Invalid"  # refused as unknown, not blocked
