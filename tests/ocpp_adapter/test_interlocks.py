@@ -154,8 +154,9 @@ def refusals(cse: OcppCSE, cp_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def cse() -> Any:
-    cse = launch_ocpp("sqlite")
+def cse(request: pytest.FixtureRequest) -> Any:
+    """A citycse with the adapter of its own (SQLite unless the test asks for another)."""
+    cse = launch_ocpp(getattr(request, "param", "sqlite"))
     cse.cli("tariff", "set", "--price-per-kwh", "0.30")
     yield cse
     shutdown_ocpp(cse)
@@ -169,6 +170,7 @@ async def boot_in(cse: OcppCSE, cp: SiteCharger, site: str, feeder: str | None =
     await asyncio.to_thread(cse.cli, *args)
 
 
+@pytest.mark.parametrize("cse", ["sqlite", "postgresql"], indirect=True)
 async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: OcppCSE) -> None:
     cse.cli("users", "add", "--id-tag", "CARDA", "--balance", "50.00", "--budget", "20.00")
     cse.cli("users", "add", "--id-tag", "CARDB", "--balance", "50.00", "--budget", "20.00")
@@ -218,6 +220,7 @@ async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: Ocpp
         await b1.stop_session(tx_b, 1000)
 
 
+@pytest.mark.parametrize("cse", ["sqlite", "postgresql"], indirect=True)
 async def test_alarm_stays_enforced_after_a_restart(cse: OcppCSE) -> None:
     cse.cli("users", "add", "--id-tag", "CARDR", "--balance", "50.00")
     async with site_charger(cse, "ir1") as cp:
