@@ -44,6 +44,7 @@ from ocpp_adapter.devices import (
     parse_alarm,
     parse_forecast,
 )
+from ocpp_adapter.notification_receiver import NotificationReceiver
 from ocpp_adapter.tree import (
     BASE,
     CHARGER_API,
@@ -100,8 +101,6 @@ class InterlockService:
     def __init__(self, adapter: OcppAdapter, overload_policy: str = "block") -> None:
         if overload_policy not in OVERLOAD_POLICIES:
             raise ValueError(f"overload policy must be one of {OVERLOAD_POLICIES}")
-        from ocpp_adapter.notification_receiver import NotificationReceiver
-
         self.adapter = adapter
         self.client: CSEClient = adapter.client
         self.overload_policy = overload_policy
@@ -131,10 +130,10 @@ class InterlockService:
         sessions.tariffs.charger_surges = self.surges_for
         self._spawn(self._refresh_loop())
         log.info(
-            "event=interlocks_started devices=%d locked_sites=%s url=%s",
+            "event=interlocks_started devices=%d locked_sites=%s endpoint=%s",
             len(self.devices),
             sorted(self.locked_sites()),
-            self.receiver.url,
+            self.receiver.url.rsplit("/", 1)[0],  # not the secret path
         )
 
     async def stop(self) -> None:
@@ -253,7 +252,8 @@ class InterlockService:
         else:
             found = await self._instances(device.path, latest_only=True)
             if found:
-                await self._take_alarm(device, found[-1], recovering=recovering)
+                # On its own task: a charger that does not answer must not hold up the start.
+                self._spawn(self._take_alarm(device, found[-1], recovering=recovering))
 
     async def _instances(self, path: str, latest_only: bool = False) -> list[dict[str, Any]]:
         if latest_only:
@@ -294,8 +294,8 @@ class InterlockService:
         cp_id = label_value(ae.get("lbl"), "chargePoint:")
         if cp_id is None:
             return
-        for mapping, prefix in ((self.charger_site, SITE_PREFIX), (self.charger_feeder,
-                                                                   FEEDER_PREFIX)):  # fmt: skip
+        places = ((self.charger_site, SITE_PREFIX), (self.charger_feeder, FEEDER_PREFIX))
+        for mapping, prefix in places:
             value = label_value(ae.get("lbl"), prefix)
             if value is None:
                 mapping.pop(cp_id, None)
