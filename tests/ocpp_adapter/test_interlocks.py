@@ -261,14 +261,14 @@ async def test_overload_window_blocks_sessions_on_its_feeder_for_the_window(cse:
         await boot_in(cse, f1, "S", feeder="F")
         await boot_in(cse, g1, "S", feeder="G")
         await asyncio.to_thread(
-            sim, cse, "grid", "--feeder", "F", "--overload", at(-1), at(4), "11000"
+            sim, cse, "grid", "--feeder", "F", "--overload", at(-1), at(8), "11000"
         )
         await eventually(lambda: actions(cse, "overload-block"))
         assert await f1.authorize("CARDG") == "Blocked"
         assert await g1.authorize("CARDG") == "Accepted"
         reasons = {r["reason"] for r in await asyncio.to_thread(refusals, cse, "ig1")}
         assert reasons == {"grid overload on feeder F"}
-        await eventually(lambda: actions(cse, "overload-unblock"))
+        await eventually(lambda: actions(cse, "overload-unblock"), timeout=20)
         assert await f1.authorize("CARDG") == "Accepted"
 
 
@@ -279,7 +279,7 @@ async def test_overload_window_limits_power_with_policy_limit() -> None:
             await boot_in(cse, l1, "S", feeder="L")
             await boot_in(cse, other, "S", feeder="M")
             await asyncio.to_thread(
-                sim, cse, "grid", "--feeder", "L", "--overload", at(-1), at(3), "7400"
+                sim, cse, "grid", "--feeder", "L", "--overload", at(-1), at(6), "7400"
             )
             kind, profile = await next_item(l1.profiles)
             assert kind == "set"
@@ -287,7 +287,7 @@ async def test_overload_window_limits_power_with_policy_limit() -> None:
             period = profile["charging_schedule"]["charging_schedule_period"][0]
             assert profile["charging_schedule"]["charging_rate_unit"] == "W"
             assert Decimal(str(period["limit"])) == Decimal(7400)
-            kind, cleared = await next_item(l1.profiles, timeout=8)
+            kind, cleared = await next_item(l1.profiles, timeout=15)
             assert kind == "clear" and cleared["id"] == profile["charging_profile_id"]
             assert other.profiles.empty()
             assert await l1.authorize("NOSUCH") == "Invalid"
@@ -306,15 +306,14 @@ async def test_surge_window_of_a_feeder_prices_its_energy_at_tariff_times_factor
     async with site_charger(cse, "is1") as s1, site_charger(cse, "is2") as t1:
         await boot_in(cse, s1, "S", feeder="SURGE")
         await boot_in(cse, t1, "S", feeder="CALM")
-        await asyncio.to_thread(
-            sim, cse, "grid", "--feeder", "SURGE", "--surge", at(-1800), at(0), "2"
-        )
+        start, middle, end = at(-3600), at(-1800), at(0)
+        await asyncio.to_thread(sim, cse, "grid", "--feeder", "SURGE", "--surge", middle, end, "2")
         await eventually(lambda: actions(cse, "forecast-taken"))
         # 10 kWh evenly over the last hour; the second half inside the surge window.
-        tx_s, _ = await s1.start_session("CARDS", 0, at=at(-3600))
-        tx_t, _ = await t1.start_session("CARDT", 0, at=at(-3600))
-        await s1.stop_session(tx_s, 10000, at=at(0))
-        await t1.stop_session(tx_t, 10000, at=at(0))
+        tx_s, _ = await s1.start_session("CARDS", 0, at=start)
+        tx_t, _ = await t1.start_session("CARDT", 0, at=start)
+        await s1.stop_session(tx_s, 10000, at=end)
+        await t1.stop_session(tx_t, 10000, at=end)
     assert await asyncio.to_thread(balance, cse, "CARDS") == Decimal("45.50")  # 1.50 + 3.00
     assert await asyncio.to_thread(balance, cse, "CARDT") == Decimal("47.00")  # 3.00 flat
 
@@ -348,7 +347,8 @@ async def test_a_charger_that_does_not_answer_delays_no_other(cse: OcppCSE) -> N
                 assert await next_item(silent.remote_stops) == tx_silent
                 assert await next_item(ok.remote_stops) == tx_ok
                 assert await next_item(ok.availability) == "Inoperative"
-                assert time.monotonic() - started < 5  # not waiting for the silent one
+                # Far below the 30 s the central system waits for the silent charger.
+                assert time.monotonic() - started < 15
                 assert await ok.authorize("CARDH") == "Blocked"
         finally:
             reader.cancel()
@@ -369,3 +369,36 @@ async def test_malformed_forecast_is_recorded_and_not_acted_on(cse: OcppCSE) -> 
         assert ignored[-1]["trigger"]["resource"] == reply.body["m2m:cin"]["ri"]
         assert not actions(cse, "overload-block")
         assert await cp.authorize("NOSUCH") == "Invalid"  # refused as unknown, not blocked
+
+
+async def test_session_of_an_offline_charger_is_stopped_when_it_returns_after_a_restart(
+    cse: OcppCSE,
+) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDO", "--balance", "40.00", "--budget", "10.00")
+    async with site_charger(cse, "io1") as cp:
+        await boot_in(cse, cp, "O")
+        tx, status = await cp.start_session("CARDO", 500, at=at(-600))
+        assert status == "Accepted"
+    await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "O", "--state", "active")
+    locks = await eventually(lambda: actions(cse, "fire-alarm-lock"))
+    assert locks[-1]["chargers"]["io1"]["remoteStops"][0]["status"] == "offline"
+    await asyncio.to_thread(cse.restart)
+    async with site_charger(cse, "io1") as cp:
+        assert await next_item(cp.remote_stops) == tx
+        assert await next_item(cp.availability) == "Inoperative"
+        await cp.stop_session(tx, 1500)
+    assert await asyncio.to_thread(balance, cse, "CARDO") == Decimal("39.70")  # 1 kWh
+
+
+async def test_feeder_surge_windows_survive_a_restart(cse: OcppCSE) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDU", "--balance", "50.00", "--budget", "20.00")
+    async with site_charger(cse, "iu1") as cp:
+        await boot_in(cse, cp, "U", feeder="UF")
+    start, middle, end = at(-3600), at(-1800), at(0)  # fixed: the restart takes a while
+    await asyncio.to_thread(sim, cse, "grid", "--feeder", "UF", "--surge", middle, end, "3")
+    await eventually(lambda: actions(cse, "forecast-taken"))
+    await asyncio.to_thread(cse.restart)
+    async with site_charger(cse, "iu1") as cp:
+        tx, _ = await cp.start_session("CARDU", 0, at=start)
+        await cp.stop_session(tx, 10000, at=end)
+    assert await asyncio.to_thread(balance, cse, "CARDU") == Decimal("44.00")  # 1.50 + 4.50

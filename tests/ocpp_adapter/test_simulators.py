@@ -86,7 +86,7 @@ async def test_grid_feed_over_mqtt_blocks_its_feeder(mqtt_cse: OcppCSE) -> None:
     async with site_charger(mqtt_cse, "mq2") as cp:
         await boot_in(mqtt_cse, cp, "MQ2", feeder="MQF")
         feed = await asyncio.to_thread(
-            sim_json, mqtt_cse, "grid", "--feeder", "MQF", "--overload", at(-1), at(5), "5000",
+            sim_json, mqtt_cse, "grid", "--feeder", "MQF", "--overload", at(-1), at(10), "5000",
             mqtt=True,
         )  # fmt: skip
         assert feed["aei"] == "Cgridfeed-MQF"
