@@ -290,10 +290,11 @@ class InterlockService:
 
     def _place_charger(self, ae: dict[str, Any]) -> None:
         """Site and feeder of one charger from its AE; a charger that joins a site in alarm
-        is stopped and locked."""
+        is stopped and locked, one that joins a feeder under a power limit is limited."""
         cp_id = label_value(ae.get("lbl"), "chargePoint:")
         if cp_id is None:
             return
+        feeder_before = self.charger_feeder.get(cp_id)
         places = ((self.charger_site, SITE_PREFIX), (self.charger_feeder, FEEDER_PREFIX))
         for mapping, prefix in places:
             value = label_value(ae.get("lbl"), prefix)
@@ -305,6 +306,15 @@ class InterlockService:
         if site is not None and self.active_alarms.get(site) and cp_id not in self._locked:
             why = f"charger joined site {site}, which is in alarm"
             self._spawn(self._lock_chargers(site, [cp_id], None, why))
+        feeder = self.charger_feeder.get(cp_id)
+        if feeder is not None and feeder != feeder_before:
+            self._limit_if_overloaded(cp_id, feeder)
+
+    def _limit_if_overloaded(self, cp_id: str, feeder: str) -> None:
+        """A charger that joins (or reconnects in) a feeder under a power limit gets it."""
+        window = self._overload_now(feeder)
+        if self.overload_policy == "limit" and window is not None:
+            self._spawn(self._limit_feeder(feeder, window, None, chargers=[cp_id]))
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -321,6 +331,9 @@ class InterlockService:
         if site is not None and self.active_alarms.get(site):
             why = f"fire alarm active in site {site} (charger reconnected)"
             self._spawn(self._lock_chargers(site, [cp_id], None, why))
+        feeder = self.charger_feeder.get(cp_id)
+        if feeder is not None:
+            self._limit_if_overloaded(cp_id, feeder)
 
     # -- notifications --------------------------------------------------------------------
 
@@ -526,8 +539,11 @@ class InterlockService:
         feeder: str,
         window: OverloadWindow | None,
         trigger: tuple[Device, dict[str, Any]] | None,
+        chargers: list[str] | None = None,
     ) -> None:
-        chargers = self._chargers_in(self.charger_feeder, feeder)
+        """Limit (or clear the limit of) the feeder's chargers, or of `chargers` only."""
+        if chargers is None:
+            chargers = self._chargers_in(self.charger_feeder, feeder)
         commands = self.adapter.commands
         if window is not None:
             action, why = "overload-limit", f"grid overload on feeder {feeder}"

@@ -287,12 +287,20 @@ async def test_overload_window_limits_power_with_policy_limit() -> None:
             period = profile["charging_schedule"]["charging_schedule_period"][0]
             assert profile["charging_schedule"]["charging_rate_unit"] == "W"
             assert Decimal(str(period["limit"])) == Decimal(7400)
-            kind, cleared = await next_item(l1.profiles, timeout=15)
-            assert kind == "clear" and cleared["id"] == profile["charging_profile_id"]
+            async with site_charger(cse, "il3") as joiner:  # joins during the window
+                await boot_in(cse, joiner, "S", feeder="L")
+                kind, joined = await next_item(joiner.profiles)
+                assert kind == "set" and joined == profile
+                kind, cleared = await next_item(l1.profiles, timeout=15)
+                assert kind == "clear" and cleared["id"] == profile["charging_profile_id"]
+                assert (await next_item(joiner.profiles))[0] == "clear"
             assert other.profiles.empty()
             assert await l1.authorize("NOSUCH") == "Invalid"
         limits = await eventually(lambda: actions(cse, "overload-limit"))
-        assert limits[-1]["chargers"]["il1"]["profile"]["response"] == {"status": "Accepted"}
+        by_trigger = next(entry for entry in limits if "trigger" in entry)
+        assert by_trigger["chargers"]["il1"]["profile"]["response"] == {"status": "Accepted"}
+        assert "il2" not in by_trigger["chargers"]
+        assert any(set(entry["chargers"]) == {"il3"} for entry in limits)
         assert await eventually(lambda: actions(cse, "overload-clear"))
     finally:
         shutdown_ocpp(cse)
