@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.bindings.mqtt.conftest import broker_answers
 from tests.ocpp_adapter.conftest import OcppCSE
 from tests.ocpp_adapter.test_interlocks import (
     actions,
@@ -24,7 +23,14 @@ from tests.ocpp_adapter.test_interlocks import (
     next_item,
     site_charger,
 )
-from tests.support.server import clean_env, free_port, make_database, start_server, tmpdir
+from tests.support.server import (
+    clean_env,
+    free_port,
+    make_database,
+    port_open,
+    start_server,
+    tmpdir,
+)
 
 BROKER = "mqtt://127.0.0.1:1883"
 
@@ -33,7 +39,7 @@ BROKER = "mqtt://127.0.0.1:1883"
 def mqtt_cse() -> Iterator[OcppCSE]:
     """A citycse with the adapter and the MQTT binding on the local mosquitto, under a
     CSE-ID of its own so that its topics meet no other test's."""
-    if not broker_answers("127.0.0.1", 1883):
+    if not port_open("127.0.0.1", 1883):
         pytest.skip("no MQTT broker on 127.0.0.1:1883")
     workdir = tmpdir()
     db = make_database("sqlite", workdir)
