@@ -75,10 +75,11 @@ class Timeline:
 
 
 @contextlib.contextmanager
-def private_broker(workdir: Path) -> Iterator[str | None]:
-    """A private mosquitto on a free port, or None when there is no mosquitto binary."""
+def private_broker(workdir: Path, wanted: bool = True) -> Iterator[str | None]:
+    """A private mosquitto on a free port, or None when there is no mosquitto binary (or
+    none is wanted)."""
     binary = next((p for p in map(shutil.which, MOSQUITTO_PATHS) if p), None)
-    if binary is None:
+    if binary is None or not wanted:
         yield None
         return
     port = _free_port()
@@ -221,7 +222,7 @@ async def _play(
             assert await chargers[cp_id].boot() == "Accepted"
             await chargers_assign(client, _args(charge_point_id=cp_id, site=site, feeder=feeder))
             t.say(f"charger {cp_id} booted, site {site}, feeder {feeder}")
-        transport = "MQTT (private mosquitto)" if broker else "HTTP (no mosquitto found)"
+        transport = "MQTT (private mosquitto)" if broker else "HTTP (no MQTT broker)"
         alarm_client = await _device_client(base, broker, "Cfirealarm-north")
         grid_client = await _device_client(base, broker, "Cgridfeed-F2")
         try:
@@ -327,7 +328,10 @@ async def _run(args: argparse.Namespace) -> int:
     timeline = Timeline()
     with tempfile.TemporaryDirectory(prefix="citycse-demo-") as folder:
         workdir = Path(folder)
-        with private_broker(workdir) as broker, demo_cse(workdir, broker) as (base, ocpp_url):
+        with (
+            private_broker(workdir, wanted=not args.no_mqtt) as broker,
+            demo_cse(workdir, broker) as (base, ocpp_url),
+        ):
             timeline.say(f"citycse at {base}, OCPP at {ocpp_url}, MQTT {broker or 'off'}")
             try:
                 await play(base, ocpp_url, broker, timeline)
@@ -348,5 +352,8 @@ def _demo(args: argparse.Namespace) -> None:
 def add_demo_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "demo", help="play the EV-charging scenarios (fire alarm, grid, surge) on a fresh CSE"
+    )
+    p.add_argument(
+        "--no-mqtt", action="store_true", help="devices speak HTTP even if mosquitto exists"
     )
     p.set_defaults(handler=_demo)
