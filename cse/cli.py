@@ -35,6 +35,7 @@ SERVE_OPTIONS = (
     ("--ocpp-tls-key", str, "PEM private key of --ocpp-tls-cert", "none"),
     ("--ocpp-command-max-age-seconds", float, "commands older than this are not sent", "60"),
     ("--ocpp-response-timeout-seconds", float, "how long a charger may take to answer", "30"),
+    ("--ocpp-overload-policy", str, "grid overload: block new sessions or limit power", "block"),
 )
 FLAGS = (("--mqtt-tls-insecure", "do not verify the mqtts:// broker's certificate"),)
 

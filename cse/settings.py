@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     ocpp_tls_key: str | None = None
     ocpp_command_max_age_seconds: float = 60.0
     ocpp_response_timeout_seconds: float = 30.0
+    ocpp_overload_policy: str = "block"  # grid overload: "block" new sessions or "limit" power
 
     @property
     def csi(self) -> str:

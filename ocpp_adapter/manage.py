@@ -19,6 +19,8 @@ import httpx
 from ocpp_adapter import wallet
 from ocpp_adapter.billing import money
 from ocpp_adapter.cse_client import CSEClient, CSEError, HttpClient
+from ocpp_adapter.device_commands import add_device_commands
+from ocpp_adapter.devices import valid_label_value
 from ocpp_adapter.passwords import hash_password
 from ocpp_adapter.tariffs import tariff_content
 from ocpp_adapter.tree import (
@@ -169,6 +171,25 @@ async def chargers_list(client: CSEClient, args: argparse.Namespace) -> Any:
             }
         )
     return sorted(chargers, key=lambda c: c["chargePointId"])
+
+
+async def chargers_assign(client: CSEClient, args: argparse.Namespace) -> Any:
+    """Put a charger in a site and a feeder: the `site:`/`feeder:` labels of its AE."""
+    admin = _admin(args)
+    path = charger_path(args.charge_point_id)
+    reply = await client.retrieve(path, admin)
+    if reply.rsc == 4004:
+        raise CommandError(f"no charger {args.charge_point_id} (it registers on its first boot)")
+    labels = reply.expect(f"reading {path}", 2000).resource("m2m:ae").get("lbl", [])
+    for prefix, value in (("site:", args.site), ("feeder:", args.feeder)):
+        if value is None:
+            continue
+        if not valid_label_value(value):
+            raise CommandError(f"not a valid {prefix.rstrip(':')} name: {value!r}")
+        labels = [label for label in labels if not label.startswith(prefix)] + [prefix + value]
+    reply = await client.update(path, admin, "m2m:ae", {"lbl": labels})
+    reply.expect(f"labelling {path}", 2004)
+    return {"chargePointId": args.charge_point_id, "labels": labels}
 
 
 async def chargers_password(client: CSEClient, args: argparse.Namespace) -> Any:
@@ -350,6 +371,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="registered charge points and their last status")
     _common(p)
     p.set_defaults(handler=_run(chargers_list))
+    p = sub.add_parser("assign", help="put a charger in a site and a feeder (its AE labels)")
+    p.add_argument("charge_point_id")
+    p.add_argument("--site", default=None)
+    p.add_argument("--feeder", default=None)
+    _common(p)
+    p.set_defaults(handler=_run(chargers_assign))
     p = sub.add_parser("password", help="set a charger's HTTP Basic password (profile 1)")
     p.add_argument("charge_point_id")
     p.add_argument("--set", required=True, metavar="PASSWORD")
@@ -399,3 +426,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="how long a charger may take to answer (env CITYCSE_OCPP_RESPONSE_TIMEOUT_SECONDS)",
     )
     p.set_defaults(handler=_ocpp)
+
+    add_device_commands(commands, _common)

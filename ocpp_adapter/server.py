@@ -29,6 +29,7 @@ from ocpp_adapter.central_system_v201 import CentralSystemChargePointV201
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.commands import DEFAULT_MAX_AGE_SECONDS, CommandService
 from ocpp_adapter.cse_client import CSEClient
+from ocpp_adapter.interlocks import InterlockService
 from ocpp_adapter.passwords import basic_credentials
 from ocpp_adapter.sessions import SessionService
 from ocpp_adapter.tariffs import TariffSource
@@ -66,6 +67,7 @@ class AdapterConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     command_max_age: float = DEFAULT_MAX_AGE_SECONDS
+    overload_policy: str = "block"
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
@@ -89,6 +91,7 @@ def config_from_settings(settings) -> AdapterConfig:  # noqa: ANN001 - cse.setti
         tls_key=settings.ocpp_tls_key,
         command_max_age=settings.ocpp_command_max_age_seconds,
         response_timeout=settings.ocpp_response_timeout_seconds,
+        overload_policy=settings.ocpp_overload_policy,
     )
 
 
@@ -111,6 +114,7 @@ class OcppAdapter:
         self.chargers: Chargers | None = None
         self.sessions: SessionService | None = None
         self.commands: CommandService | None = None
+        self.interlocks: InterlockService | None = None
 
     @property
     def port(self) -> int:
@@ -143,6 +147,8 @@ class OcppAdapter:
             backlog=BACKLOG,
             ssl=tls,
         )
+        self.interlocks = InterlockService(self, self.config.overload_policy)
+        await self.interlocks.start()
         log.info(
             "event=ocpp_listening host=%s port=%s path=%s tls=%s unknown_chargers=%s",
             self.config.host,
@@ -161,6 +167,8 @@ class OcppAdapter:
         return tls_context(cert, key)
 
     async def stop(self) -> None:
+        if self.interlocks is not None:
+            await self.interlocks.stop()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -226,6 +234,8 @@ class OcppAdapter:
         log.info("event=connected cp=%s remote=%s subprotocol=%s", cp_id,
                  connection.remote_address, connection.subprotocol)  # fmt: skip
         cp.spawn(self._catch_up(cp_id))
+        if self.interlocks is not None:
+            self.interlocks.charger_connected(cp_id)
         try:
             await cp.start()
         except Exception as exc:  # noqa: BLE001 - the socket ends, nothing else

@@ -24,12 +24,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ocpp_adapter import wallet
-from ocpp_adapter.authorization import ACCEPTED, INVALID, Decision, decide, record_refusal
+from ocpp_adapter.authorization import (
+    ACCEPTED,
+    BLOCKED,
+    INVALID,
+    Decision,
+    decide,
+    record_refusal,
+)
 from ocpp_adapter.billing import (
     MeterSample,
     RunningCost,
@@ -188,11 +196,47 @@ class SessionService:
         self._sessions: dict[int, Session] = {}
         self._keys: dict[str, int] = {}
         """Transaction ids of sessions started with an explicit key (OCPP 2.0.1)."""
+        self._running: dict[str, set[int]] = {}
+        self.charging_refusal: Callable[[str], str | None] = lambda cp_id: None
+        """Why charging on a charger is not allowed now (fire alarm, grid overload), or None."""
+
+    def running_transactions(self, cp_id: str) -> list[int]:
+        """Accepted sessions on the charger that have not stopped (known to this process)."""
+        return sorted(self._running.get(cp_id, ()))
+
+    def _track(self, session: Session) -> None:
+        if session.status == ACCEPTED:
+            self._running.setdefault(session.cp_id, set()).add(session.transaction_id)
+
+    def _untrack(self, cp_id: str, transaction_id: int) -> None:
+        running = self._running.get(cp_id)
+        if running is not None:
+            running.discard(transaction_id)
+            if not running:
+                del self._running[cp_id]
+
+    async def recover_running(self) -> int:
+        """Load the accepted sessions without a settlement (after a restart); their count."""
+        found = 0
+        for cin in await instances(self.client, SESSIONS, EVCS_AEI):
+            session = Session.from_content(cin["con"])
+            if session.status != ACCEPTED or session.transaction_id in self._sessions:
+                continue
+            record = f"{charger_path(session.cp_id)}/transactions/tx-{session.transaction_id}"
+            if (await self.client.retrieve(record, EVCS_AEI)).ok:
+                continue
+            self._track(session)
+            found += 1
+        return found
 
     # -- Authorize ----------------------------------------------------------------------
 
     async def authorize(self, cp_id: str, id_tag: str, action: str = "Authorize") -> Decision:
-        decision = await decide(self.client, id_tag, self.min_balance)
+        refusal = self.charging_refusal(cp_id)
+        if refusal is not None:
+            decision = Decision(BLOCKED, normalize_id_tag(id_tag), money(0), refusal)
+        else:
+            decision = await decide(self.client, id_tag, self.min_balance)
         if not decision.accepted:
             await record_refusal(self.client, decision, id_tag, cp_id, action)
             log.info(
@@ -278,6 +322,7 @@ class SessionService:
                 session = Session.from_content(found[0]["con"])
                 if session.status == ACCEPTED:
                     await self._ensure_hold(session)
+                    self._track(session)
                 log.info("event=start_retransmitted cp=%s tx=%s", cp_id, session.transaction_id)
                 return StartResult(session.transaction_id, session.status)
             decision = await self.authorize(cp_id, id_tag, "StartTransaction")
@@ -306,6 +351,7 @@ class SessionService:
             self._sessions[transaction_id] = session
             if station_transaction_id is not None:
                 self._keys[key] = transaction_id
+            self._track(session)
         log.info(
             "event=started cp=%s tx=%s id_tag=%s hold=%s status=%s",
             cp_id,
@@ -370,7 +416,7 @@ class SessionService:
         if session is None or session.cp_id != cp_id or session.stop_requested:
             return False
         session.samples.extend(samples)
-        pricing = await self.tariffs.pricing()
+        pricing = await self.tariffs.pricing(session.cp_id)
         cost = session.running.add(
             pricing, samples, lambda: [session.start_sample, *session.samples]
         )
@@ -436,6 +482,7 @@ class SessionService:
 
     def _forget(self, session: Session) -> None:
         self._sessions.pop(session.transaction_id, None)
+        self._untrack(session.cp_id, session.transaction_id)
         if session.key is not None:
             self._keys.pop(session.key, None)
 
@@ -454,7 +501,7 @@ class SessionService:
             for s in [*session.samples, *energy_samples(transaction_data or [])]
             if start.timestamp <= s.timestamp <= stop.timestamp and start.wh <= s.wh <= stop.wh
         ]
-        pricing = await self.tariffs.pricing()
+        pricing = await self.tariffs.pricing(session.cp_id)
         cost = session_cost(pricing, [start, *between, stop])
         held = await wallet.find(self.client, EVCS_AEI, session.tag, f"hold:{txid}")
         hold = -held.change if held is not None else session.hold

@@ -12,6 +12,8 @@ Times are ISO 8601 (extended or the oneM2M basic form), UTC unless an offset is 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -82,6 +84,15 @@ def schedule_of(cins: list[dict]) -> TariffSchedule:
     return TariffSchedule(tuple((moment, tariff) for moment, _, tariff in timed))
 
 
+def with_surges(pricing: Pricing, extra: tuple[SurgeWindow, ...]) -> Pricing:
+    """The same tariffs with more surge windows in each."""
+    if isinstance(pricing, Tariff):
+        return replace(pricing, surges=pricing.surges + extra)
+    return TariffSchedule(
+        tuple((moment, replace(t, surges=t.surges + extra)) for moment, t in pricing.entries)
+    )
+
+
 class TariffSource:
     """Reads the tariffs, cached for a few seconds (they change rarely)."""
 
@@ -90,8 +101,16 @@ class TariffSource:
         self.origin = origin
         self.cache_seconds = cache_seconds
         self._schedule: tuple[float, str | None, Pricing] | None = None
+        self.charger_surges: Callable[[str], tuple[SurgeWindow, ...]] = lambda cp_id: ()
+        """Surge windows that apply to one charger only (its grid feeder's)."""
 
-    async def pricing(self) -> Pricing:
+    async def pricing(self, cp_id: str | None = None) -> Pricing:
+        """The tariffs in force over time; for a charger, with its feeder's surge windows."""
+        pricing = await self._schedule_of_tariffs()
+        extra = self.charger_surges(cp_id) if cp_id is not None else ()
+        return with_surges(pricing, tuple(extra)) if extra else pricing
+
+    async def _schedule_of_tariffs(self) -> Pricing:
         """Every tariff with when it took effect. Re-read only when the latest instance
         changed (checked at most every `cache_seconds`)."""
         moment = time.monotonic()
