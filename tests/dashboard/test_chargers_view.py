@@ -1,0 +1,37 @@
+"""The chargers view in a real browser: chargers appear live, sessions show energy and cost."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.dashboard.chargers import simulated_charger
+from tests.dashboard.conftest import open_dashboard, screenshot_path
+
+TIMEOUT_MS = 15_000
+
+
+async def test_charger_appears_and_session_energy_and_cost_rise(city, browser):
+    page = await open_dashboard(browser, city)
+    async with simulated_charger(city, "CP1") as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        row = page.locator('tr[data-cp="CP1"]')
+        await expect(row.locator(".status")).to_contain_text("1: Available", timeout=TIMEOUT_MS)
+        await expect(row.locator(".id")).to_contain_text("TestCo T1")
+
+        tx = await cp.start_session("CARD1", meter_start=1000)
+        await expect(row.locator(".status")).to_contain_text("1: Charging", timeout=TIMEOUT_MS)
+        await expect(row.locator(".session .tag")).to_have_text("CARD1", timeout=TIMEOUT_MS)
+        await expect(row.locator(".session .hold")).to_have_text("20.00")
+
+        await cp.meter(tx, 2000, minutes=5)
+        await expect(row.locator(".energy")).to_have_text("1.000 kWh", timeout=TIMEOUT_MS)
+        await expect(row.locator(".cost")).to_have_text("0.30")
+        await cp.meter(tx, 4500, minutes=10)
+        await expect(row.locator(".energy")).to_have_text("3.500 kWh", timeout=TIMEOUT_MS)
+        await expect(row.locator(".cost")).to_have_text("1.05")
+        await page.screenshot(path=str(screenshot_path("chargers")))
+
+        await cp.stop_session(tx, 5000, minutes=12)
+        await expect(row.locator(".session")).to_have_text("–", timeout=TIMEOUT_MS)
+    assert page.errors == []
