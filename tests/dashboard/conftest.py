@@ -47,14 +47,25 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 class PageErrors(list):
-    """JavaScript errors and failed console messages of the page: a test fails on any."""
+    """JavaScript errors, console errors and 5xx answers seen by the page. oneM2M 4xx
+    answers are expected (an empty container's `la` is 4004), and Chromium logs each
+    one as a console error "Failed to load resource", so those are not counted."""
+
+    def console(self, message) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.append(message.text)
+
+    def response(self, response) -> None:
+        if response.status >= 500:
+            self.append(f"HTTP {response.status} for {response.url}")
 
 
 async def open_dashboard(browser: Browser, cse: OcppCSE, view: str = "chargers") -> Page:
     page = await browser.new_page(viewport={"width": 1400, "height": 900})
     errors = PageErrors()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.on("console", errors.console)
+    page.on("response", errors.response)
     page.errors = errors  # type: ignore[attr-defined]
     await page.goto(f"{cse.base_url}/dashboard#{view}")
     await page.wait_for_selector("body[data-loaded]")

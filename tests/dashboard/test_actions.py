@@ -1,0 +1,143 @@
+"""Operator actions from the page: each one is a oneM2M request with the operator's originator
+(commands CINs for chargers; the same wallet requests as `citycse users add` / `topup`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from playwright.async_api import expect
+
+from tests.dashboard.chargers import simulated_charger
+from tests.dashboard.conftest import open_dashboard
+from tests.support.client import TY_CIN
+
+TIMEOUT_MS = 15_000
+ADAPTER = Path(__file__).resolve().parents[2] / "ocpp_adapter"
+
+
+def commands_service_present() -> bool:
+    return (ADAPTER / "commands.py").exists()
+
+
+def command_instances(city, cp_id: str) -> list[dict]:
+    reply = city.admin().retrieve(f"cse-in/cp-{cp_id}/commands", params={"rcn": 8, "ty": TY_CIN})
+    assert reply.status == 200, reply
+    return reply.res("m2m:cnt").get("m2m:cin", [])
+
+
+async def wait_for_command(city, cp_id: str, action: str) -> dict:
+    for _ in range(100):
+        found = [c for c in command_instances(city, cp_id) if c["con"].get("action") == action]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {action} command for {cp_id}")
+
+
+async def test_stop_session_from_the_page_sends_remote_stop(city, browser):
+    page = await open_dashboard(browser, city)
+    async with simulated_charger(city, "CP2") as cp:
+        await cp.boot()
+        tx = await cp.start_session("CARD1", meter_start=0)
+        row = page.locator('tr[data-cp="CP2"]')
+        stop = row.get_by_role("button", name="Stop session")
+        await expect(stop).to_be_visible(timeout=TIMEOUT_MS)
+        await stop.click()
+        await expect(page.locator("#notices li").first).to_contain_text(
+            "RemoteStopTransaction sent to CP2", timeout=TIMEOUT_MS
+        )
+        cin = await wait_for_command(city, "CP2", "RemoteStopTransaction")
+        assert cin["con"]["request"] == {"transactionId": tx}
+        assert "CAdmin" in cin["con"]["reason"]
+        if not commands_service_present():
+            pytest.skip("ocpp_adapter/commands.py is absent: nothing sends commands CINs yet")
+        assert await asyncio.wait_for(cp.remote_stops.get(), 15) == tx
+        await expect(page.locator("#notices li").first).to_contain_text(
+            "RemoteStopTransaction on CP2: answered", timeout=TIMEOUT_MS
+        )
+    assert page.errors == []
+
+
+async def test_set_unavailable_from_the_page_sends_change_availability(city, browser):
+    page = await open_dashboard(browser, city)
+    async with simulated_charger(city, "CP3") as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        button = page.locator('tr[data-cp="CP3"]').get_by_role("button", name="Set unavailable")
+        await expect(button).to_be_visible(timeout=TIMEOUT_MS)
+        await button.click()
+        cin = await wait_for_command(city, "CP3", "ChangeAvailability")
+        assert cin["con"]["request"] == {"connectorId": 0, "type": "Inoperative"}
+        if not commands_service_present():
+            pytest.skip("ocpp_adapter/commands.py is absent: nothing sends commands CINs yet")
+        assert await asyncio.wait_for(cp.availability.get(), 15) == (0, "Inoperative")
+    assert page.errors == []
+
+
+async def test_add_user_and_top_up_from_the_page(city, browser):
+    page = await open_dashboard(browser, city, "sessions")
+    form = page.locator("#add-user")
+    await form.locator("[name=idTag]").fill("new42")
+    await form.locator("[name=balance]").fill("12.50")
+    await form.locator("[name=budget]").fill("5")
+    await form.get_by_role("button").click()
+    await expect(page.locator("#notices li").first).to_have_text("user NEW42 added")
+    user = page.locator('#users tr[data-tag="NEW42"]')
+    await expect(user.locator(".balance")).to_have_text("12.50", timeout=TIMEOUT_MS)
+
+    topup = page.locator("#topup")
+    await topup.locator("[name=idTag]").fill("NEW42")
+    await topup.locator("[name=amount]").fill("0.10")
+    await topup.get_by_role("button").click()
+    await expect(user.locator(".balance")).to_have_text("12.60", timeout=TIMEOUT_MS)
+
+    shown = city.cli_json("users", "show", "NEW42")
+    assert shown["balance"] == "12.60"
+    assert shown["budget"] == "5.00"
+    assert [(w["reason"], w["change"], w["seq"]) for w in shown["wallet"]] == [
+        ("initial", "12.50", 1),
+        ("topup", "0.10", 2),
+    ]
+    await user.click()
+    await expect(page.locator("#user-detail .balance")).to_have_text("12.60")
+    await expect(page.locator("#user-detail tbody tr")).to_have_count(2)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "amount", "message"),
+    [
+        ("CARD1", "-5", "is not an amount"),
+        ("CARD1", "1.005", "is not an amount"),
+        ("CARD1", "0", "more than zero"),
+        ("CARD1", "ten", "is not an amount"),
+        ("NOSUCH", "5", "no user NOSUCH"),
+        ("a/b", "5", "not a valid idTag"),
+    ],
+)
+async def test_bad_top_up_is_refused_and_changes_nothing(city, browser, tag, amount, message):
+    page = await open_dashboard(browser, city, "sessions")
+    topup = page.locator("#topup")
+    await topup.locator("[name=idTag]").fill(tag)
+    await topup.locator("[name=amount]").fill(amount)
+    await topup.get_by_role("button").click()
+    await expect(page.locator("#notices li.error").first).to_contain_text(message)
+    shown = city.cli_json("users", "show", "CARD1")
+    assert shown["balance"] == "50.00"
+    assert len(shown["wallet"]) == 1
+
+
+async def test_adding_an_existing_user_is_refused_and_changes_nothing(city, browser):
+    page = await open_dashboard(browser, city, "sessions")
+    form = page.locator("#add-user")
+    await form.locator("[name=idTag]").fill("card1")
+    await form.locator("[name=balance]").fill("99")
+    await form.get_by_role("button").click()
+    await expect(page.locator("#notices li.error").first).to_contain_text(
+        "user CARD1 already exists"
+    )
+    shown = city.cli_json("users", "show", "CARD1")
+    assert shown["balance"] == "50.00"
+    assert len(shown["wallet"]) == 1
