@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from tests.dashboard.actions_support import wait_for_command
 from tests.dashboard.chargers import simulated_charger
 from tests.dashboard.conftest import open_dashboard
-from tests.support.client import TY_CIN
 
 TIMEOUT_MS = 15_000
 ADAPTER = Path(__file__).resolve().parents[2] / "ocpp_adapter"
@@ -19,21 +19,6 @@ ADAPTER = Path(__file__).resolve().parents[2] / "ocpp_adapter"
 
 def commands_service_present() -> bool:
     return (ADAPTER / "commands.py").exists()
-
-
-def command_instances(city, cp_id: str) -> list[dict]:
-    reply = city.admin().retrieve(f"cse-in/cp-{cp_id}/commands", params={"rcn": 8, "ty": TY_CIN})
-    assert reply.status == 200, reply
-    return reply.res("m2m:cnt").get("m2m:cin", [])
-
-
-async def wait_for_command(city, cp_id: str, action: str) -> dict:
-    for _ in range(100):
-        found = [c for c in command_instances(city, cp_id) if c["con"].get("action") == action]
-        if found:
-            return found[-1]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {action} command for {cp_id}")
 
 
 async def test_stop_session_from_the_page_sends_remote_stop(city, browser):
