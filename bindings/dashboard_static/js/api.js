@@ -81,11 +81,12 @@ export class Api {
       Array.isArray(list) ? list.map((item) => ({ root, ...item })) : []);
   }
 
-  /** The newest `count` instances of a container, oldest first. */
-  async tail(path, count, params = {}) {
-    const cnt = await this.retrieve(path);
-    const skip = Math.max(0, (cnt.cni || 0) - count);
-    return this.children(path, { ty: TY.cin, ofst: skip, lim: count, ...params });
+  /** The newest `count` instances of a container, oldest first (`cni`: its instance count,
+   * when already known). */
+  async tail(path, count, cni = null) {
+    const total = cni ?? (await this.retrieve(path)).cni ?? 0;
+    const skip = Math.max(0, total - count);
+    return this.children(path, { ty: TY.cin, ofst: skip, lim: count });
   }
 
   async latest(container) {

@@ -10,7 +10,8 @@ export const CHARGER_API = "Ncitycse.chargepoint";
 const RECENT_SESSIONS = 50;
 const MESSAGES_KEPT = 8;
 const AUDIT_KEPT = 200;
-const LOAD_CONCURRENCY = 8;
+const LOAD_CONCURRENCY = 16;
+const STATUS_LOADED = 10;
 const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;
 export const COMMAND_ACTIONS = [
@@ -112,7 +113,8 @@ export class CityModel {
       this.api.children(base, { ty: TY.cnt, lvl: 2 }),
     ]);
     for (const ae of aes) this.addAe(ae);
-    for (const cnt of containers) this.containerOwner.set(cnt.ri, { pi: cnt.pi, rn: cnt.rn });
+    for (const cnt of containers) this.containerOwner.set(cnt.ri, { pi: cnt.pi, rn: cnt.rn, cni: cnt.cni });
+    this.mark("chargers", "filters");
     await Promise.all([
       this.loadTariff(),
       this.loadAlarms(),
@@ -120,7 +122,8 @@ export class CityModel {
       this.loadUsers(),
       this.loadMessageHistory(),
     ]);
-    await inBatches([...this.chargers.values()], (charger) => this.loadCharger(charger));
+    const counts = new Map(containers.map((c) => [`${c.pi}/${c.rn}`, c.cni]));
+    await inBatches([...this.chargers.values()], (charger) => this.loadCharger(charger, counts));
     await this.loadSessions();
     this.loaded = true;
     this.mark("chargers", "sessions", "users", "safety", "activity", "filters");
@@ -222,16 +225,16 @@ export class CityModel {
     });
   }
 
-  async loadCharger(charger) {
+  /** Boot data and the latest statuses; instance counts come from the container list. */
+  async loadCharger(charger, counts) {
     const path = this.api.at(charger.rn);
-    const [statuses, meters, info] = await Promise.all([
-      this.api.tail(`${path}/status`, 20).catch(() => []),
-      this.api.tail(`${path}/meter`, 3).catch(() => []),
+    const [statuses, info] = await Promise.all([
+      this.api.tail(`${path}/status`, STATUS_LOADED, counts.get(`${charger.ri}/status`))
+        .catch(() => []),
       this.api.latest(`${path}/info`).catch(() => null),
     ]);
     if (info) this.applyChargerInstance(charger, "info", info, false);
     for (const cin of statuses) this.applyChargerInstance(charger, "status", cin, false);
-    for (const cin of meters) this.applyChargerInstance(charger, "meter", cin, false);
   }
 
   async loadSessions() {

@@ -5,6 +5,9 @@ import { $, ago, clock, escape } from "../dom.js";
 import { formatWh } from "../money.js";
 
 const QUIET_AFTER_MS = 5 * 60_000;
+// Rows on the page at once: a city has thousands of chargers, a screen shows a few dozen,
+// and a smaller table keeps each live update's layout cheap.
+const PAGE_SIZE = 100;
 
 export class ChargersView {
   constructor(root, model, actions, notify) {
@@ -15,9 +18,19 @@ export class ChargersView {
     this.tbody = $("tbody", root);
     this.site = $("#filter-site", root);
     this.feeder = $("#filter-feeder", root);
+    this.text = $("#filter-text", root);
     this.rows = new Map();
-    this.site.addEventListener("change", () => this.render(new Set(["chargers"])));
-    this.feeder.addEventListener("change", () => this.render(new Set(["chargers"])));
+    this.listed = new Set();
+    this.page = 0;
+    const refilter = () => {
+      this.page = 0;
+      this.render(new Set(["chargers"]));
+    };
+    this.site.addEventListener("change", refilter);
+    this.feeder.addEventListener("change", refilter);
+    this.text.addEventListener("input", refilter);
+    $("#page-prev", root).addEventListener("click", () => this.turn(-1));
+    $("#page-next", root).addEventListener("click", () => this.turn(1));
     this.tbody.addEventListener("click", (event) => this.onClick(event));
   }
 
@@ -33,7 +46,7 @@ export class ChargersView {
       const charger = this.model.chargers.get(id);
       const row = this.rows.get(id);
       if (charger && row) row.innerHTML = this.cells(charger);
-      else if (charger && this.visible(charger)) this.renderAll();
+      else if (charger && !this.listed.has(id) && this.visible(charger)) this.renderAll();
     }
     if (dirty.has("tick")) {
       for (const [id, row] of this.rows) {
@@ -55,16 +68,28 @@ export class ChargersView {
   }
 
   visible(charger) {
+    const text = this.text.value.trim().toLowerCase();
     return (!this.site.value || charger.site === this.site.value) &&
-      (!this.feeder.value || charger.feeder === this.feeder.value);
+      (!this.feeder.value || charger.feeder === this.feeder.value) &&
+      (!text || charger.id.toLowerCase().includes(text));
+  }
+
+  turn(step) {
+    this.page += step;
+    this.renderAll();
   }
 
   renderAll() {
     const chargers = [...this.model.chargers.values()].filter((c) => this.visible(c))
       .sort((a, b) => a.id.localeCompare(b.id));
+    this.listed = new Set(chargers.map((c) => c.id));
+    const pages = Math.max(1, Math.ceil(chargers.length / PAGE_SIZE));
+    this.page = Math.min(Math.max(this.page, 0), pages - 1);
+    const first = this.page * PAGE_SIZE;
+    const shown = chargers.slice(first, first + PAGE_SIZE);
     this.rows.clear();
     const fragment = document.createDocumentFragment();
-    for (const charger of chargers) {
+    for (const charger of shown) {
       const row = document.createElement("tr");
       row.dataset.cp = charger.id;
       row.innerHTML = this.cells(charger);
@@ -72,8 +97,12 @@ export class ChargersView {
       fragment.append(row);
     }
     this.tbody.replaceChildren(fragment);
-    $("#charger-count", this.root).textContent =
-      `${chargers.length} of ${this.model.chargers.size} chargers`;
+    $("#charger-count", this.root).textContent = chargers.length > PAGE_SIZE
+      ? `${first + 1}–${first + shown.length} of ${chargers.length} chargers` +
+        (chargers.length < this.model.chargers.size ? ` (${this.model.chargers.size} in all)` : "")
+      : `${chargers.length} of ${this.model.chargers.size} chargers`;
+    $("#page-prev", this.root).disabled = this.page === 0;
+    $("#page-next", this.root).disabled = this.page >= pages - 1;
   }
 
   connection(charger) {

@@ -67,7 +67,7 @@ export class TreeView {
       const resource = await this.api.retrieve(path);
       let latest = "";
       if (resource.ty === TY.cnt) {
-        const instances = await this.api.tail(path, LATEST_SHOWN);
+        const instances = await this.api.tail(path, LATEST_SHOWN, resource.cni);
         latest = `<h4>Latest instances (${resource.cni} in all)</h4>` + instances.reverse().map((c) =>
           `<div class="cin"><b>${escape(c.rn)}</b> <small>${escape(c.ct)}</small>` +
           `<pre>${escape(JSON.stringify(c.con, null, 2))}</pre></div>`).join("");
