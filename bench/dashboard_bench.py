@@ -13,6 +13,8 @@ dashboard in headless chromium (Debian's `chromium`, driven by Playwright). Then
              total; the main thread's lag (a 50 ms timer's lateness, p50/p99/max); and
              whether the page ends with every charger's latest status (in its model, and in the rows
              of the table page it shows)
+  capacity   --inject status events pushed straight into the page's live queue, as fast as
+             it takes them: the update rate the page itself sustains, with frames and lag
 
     python bench/dashboard_bench.py [--chargers 1000] [--seconds 30] [--pause 1.0]
                                     [--json out.json] [--keep]
@@ -48,11 +50,14 @@ HOST = "127.0.0.1"
 CONNECT_CONCURRENCY = 50
 
 PROBE = """
-window.__probe = { longTasks: 0, longTaskMs: 0, maxFrameGap: 0, frames: 0, lags: [] };
+window.__probe = {
+  longTasks: 0, longTaskMs: 0, longTaskAt: [], maxFrameGap: 0, frames: 0, lags: [],
+};
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     window.__probe.longTasks += 1;
     window.__probe.longTaskMs += entry.duration;
+    window.__probe.longTaskAt.push([Math.round(entry.startTime), Math.round(entry.duration)]);
   }
 }).observe({ entryTypes: ["longtask"] });
 let lastFrame = performance.now();
@@ -69,7 +74,8 @@ setInterval(() => {
   expected = now + 50;
 }, 50);
 window.__probeReset = () => {
-  const fresh = { longTasks: 0, longTaskMs: 0, maxFrameGap: 0, frames: 0, lags: [] };
+  const fresh = { longTasks: 0, longTaskMs: 0, longTaskAt: [], maxFrameGap: 0, frames: 0 };
+  fresh.lags = [];
   Object.assign(window.__probe, fresh);
 };
 """
@@ -80,10 +86,36 @@ READ_PROBE = """() => {
   const at = (q) => Math.min(lags.length - 1, Math.floor(q * lags.length));
   const pick = (q) => (lags.length ? lags[at(q)] : 0);
   const d = window.citycseDashboard;
-  return { longTasks: p.longTasks, longTaskMs: p.longTaskMs, maxFrameGap: p.maxFrameGap,
+  return { longTasks: p.longTasks, longTaskMs: p.longTaskMs, longTaskAt: p.longTaskAt,
+    maxFrameGap: p.maxFrameGap,
     frames: p.frames, lagP50: pick(0.5), lagP99: pick(0.99), lagMax: lags.at(-1) || 0,
-    updates: d.model.updatesApplied, chargers: d.model.chargers.size,
+    updates: d.model.updatesApplied, chargers: d.model.chargers.size, loads: d.stats.loads,
+    backlog: d.stats.backlog, notices: document.querySelector("#notices").innerText,
     rows: document.querySelectorAll("#chargers tbody tr").length };
+}"""
+
+
+# Page capacity: status events of the real chargers pushed straight into the page's live
+# queue (in bursts of 500 per task), to find the rate the page itself sustains.
+INJECT = """async ([total, chargers]) => {
+  const d = window.citycseDashboard;
+  const ids = [...d.model.chargers.values()].map((c) => c.rn);
+  const statuses = ["Available", "Preparing", "Charging", "Finishing"];
+  const start = performance.now();
+  const applied = d.model.updatesApplied;
+  for (let i = 0; i < total; i += 1) {
+    const rn = ids[i % ids.length];
+    const con = { connectorId: 1, errorCode: "NoError", status: statuses[i % 4] };
+    const ct = new Date().toISOString().replace(/[-:]/g, "").slice(0, 15);
+    const cin = { ri: `cin${i}`, ct, con };
+    const data = { srn: `cse-in/${rn}/status/cin${i}`, ty: 4, "m2m:cin": cin };
+    d.receive("create", JSON.stringify(data));
+    if (i % 500 === 499) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  while (d.model.updatesApplied - applied < total) {
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+  }
+  return performance.now() - start;
 }"""
 
 
@@ -256,6 +288,18 @@ class Bench:
             end = await page.evaluate(READ_PROBE)
             figures.update(self.traffic_figures(start, end, sent, elapsed))
             figures["statuses_shown_right"] = await self.statuses_shown(page)
+
+            await page.evaluate("window.__probeReset()")
+            total = self.args.inject
+            took_ms = await page.evaluate(INJECT, [total, self.args.chargers])
+            probe = await page.evaluate(READ_PROBE)
+            figures["page_capacity"] = {
+                "events": total,
+                "updates_per_s": round(total / (took_ms / 1000), 1),
+                "frames_per_s": round(probe["frames"] / (took_ms / 1000), 1),
+                "max_frame_gap_ms": round(probe["maxFrameGap"], 1),
+                "main_thread_lag_ms": {"p99": round(probe["lagP99"], 1), "max": probe["lagMax"]},
+            }
             await page.screenshot(path=str(self.workdir / "dashboard-1000.png"))
             await browser.close()
         figures["load_average"] = load_average()
@@ -273,12 +317,16 @@ class Bench:
             "max_frame_gap_ms": round(end["maxFrameGap"], 1),
             "long_tasks": end["longTasks"],
             "long_task_ms_total": round(end["longTaskMs"], 1),
+            "long_tasks_at_ms_and_duration": end["longTaskAt"],
             "main_thread_lag_ms": {
                 "p50": round(end["lagP50"], 1),
                 "p99": round(end["lagP99"], 1),
                 "max": round(end["lagMax"], 1),
             },
             "rows": end["rows"],
+            "page_reloads_during_traffic": end["loads"] - start["loads"],
+            "backlog_left": end["backlog"],
+            "notices": end["notices"],
         }
 
     async def statuses_shown(self, page: Any) -> str:
@@ -301,6 +349,7 @@ def main() -> None:
     parser.add_argument("--chargers", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--pause", type=float, default=1.0, help="each charger's pause per loop")
+    parser.add_argument("--inject", type=int, default=50_000, help="events of the capacity phase")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the server log and screenshot")
     args = parser.parse_args()

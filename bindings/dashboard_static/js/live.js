@@ -10,6 +10,7 @@ export class LiveFeed {
    * @param {string} path structured path of the subtree to watch
    * @param {string} origin the operator's originator
    * @param {{onChange: Function, onOpen: Function, onState: Function}} handlers
+   *   onChange(kind, data): kind is create, update or delete; data the event's JSON text
    */
   constructor(path, origin, handlers) {
     this.path = path;
@@ -43,16 +44,9 @@ export class LiveFeed {
       this.handlers.onState("live");
       this.handlers.onOpen();
     };
+    // Events are handed over unparsed: the page parses and applies them in time slices.
     for (const kind of ["create", "update", "delete"]) {
-      source.addEventListener(kind, (event) => {
-        let data;
-        try {
-          data = JSON.parse(event.data);
-        } catch {
-          return;
-        }
-        this.handlers.onChange(kind, data);
-      });
+      source.addEventListener(kind, (event) => this.handlers.onChange(kind, event.data));
     }
     source.onerror = () => {
       if (this.closed) return;

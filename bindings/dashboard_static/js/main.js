@@ -15,6 +15,12 @@ const ORIGIN_KEY = "citycse.dashboard.origin";
 const DEFAULT_ORIGIN = "CAdmin";
 const NOTICES_KEPT = 6;
 const TICK_MS = 5000;
+// Live events are applied in slices of at most this long per animation frame, so a burst
+// (the CSE catching up, a thousand chargers booting) never blocks the page for long.
+const APPLY_BUDGET_MS = 8;
+const APPLY_CHECK_EVERY = 32;
+// A backlog this long means the page cannot keep up: start over from a fresh load.
+const MAX_BACKLOG = 100_000;
 
 class Dashboard {
   constructor(config) {
@@ -24,7 +30,8 @@ class Dashboard {
     this.stats = { frames: 0, updatesRendered: 0, loads: 0 };
     this.pendingCommands = new Map();
     this.loading = false;
-    this.buffered = [];
+    this.backlog = [];
+    this.backlogHead = 0;
     this.generation = 0;
     this.frame = 0;
     const notify = (text, kind, command) => this.notify(text, kind, command);
@@ -56,10 +63,7 @@ class Dashboard {
 
   connect() {
     this.feed = new LiveFeed(this.api.at(), this.api.origin, {
-      onChange: (kind, data) => {
-        if (this.loading) this.buffered.push([kind, data]);
-        else this.model.apply(kind, data);
-      },
+      onChange: (kind, data) => this.receive(kind, data),
       onOpen: () => this.reload(),
       onState: (state) => {
         const badge = $("#live-state");
@@ -82,7 +86,8 @@ class Dashboard {
   async reload() {
     const generation = ++this.generation;
     this.loading = true;
-    this.buffered = [];
+    this.backlog = [];
+    this.backlogHead = 0;
     try {
       await this.model.load();
     } catch (error) {
@@ -90,8 +95,6 @@ class Dashboard {
     }
     if (generation !== this.generation) return;
     this.loading = false;
-    for (const [kind, data] of this.buffered) this.model.apply(kind, data);
-    this.buffered = [];
     this.stats.loads += 1;
     this.model.mark("all", "reload");
     document.body.dataset.loaded = String(this.stats.loads);
@@ -107,9 +110,45 @@ class Dashboard {
     this.views[name].render(new Set(["all"]));
   }
 
-  /** Apply everything that changed since the last frame, once per animation frame. */
+  receive(kind, data) {
+    this.backlog.push([kind, data]);
+    if (this.backlog.length - this.backlogHead > MAX_BACKLOG) {
+      this.notify("too many live updates to keep up with: reloading", "error");
+      this.reload();
+      return;
+    }
+    this.model.onDirty();
+  }
+
+  /** Apply queued live events until the frame's budget is spent; the rest waits. */
+  applyBacklog() {
+    if (this.loading) return;
+    const deadline = performance.now() + APPLY_BUDGET_MS;
+    const backlog = this.backlog;
+    let head = this.backlogHead;
+    while (head < backlog.length) {
+      const [kind, text] = backlog[head];
+      head += 1;
+      try {
+        this.model.apply(kind, JSON.parse(text));
+      } catch (error) {
+        console.warn("live event not applied", error);
+      }
+      if (head % APPLY_CHECK_EVERY === 0 && performance.now() > deadline) break;
+    }
+    if (head >= backlog.length) {
+      this.backlog = [];
+      this.backlogHead = 0;
+    } else {
+      this.backlogHead = head;
+      this.model.onDirty();
+    }
+  }
+
+  /** Once per animation frame: apply a slice of live events, then draw what changed. */
   flush() {
     this.frame = 0;
+    this.applyBacklog();
     const dirty = this.model.dirty;
     this.model.dirty = new Set();
     for (const view of Object.values(this.views)) {
@@ -118,6 +157,7 @@ class Dashboard {
     if (dirty.has("results")) this.settleCommands();
     this.stats.frames += 1;
     this.stats.updatesRendered = this.model.updatesApplied;
+    this.stats.backlog = this.backlog.length - this.backlogHead;
   }
 
   notify(text, kind = "info", command = null) {
