@@ -78,6 +78,13 @@ export class CityModel {
     this.api = api;
     this.dirty = new Set();
     this.onDirty = () => {};
+    // Activity is counted from the live feed as the page sees it (and kept across reloads);
+    // only the energy of sessions running at the first load is filled in from their samples.
+    this.openedAt = Date.now();
+    this.energyByMinute = new Map();
+    this.messagesByMinute = new Map();
+    this.energyBackfilled = false;
+    this.updatesApplied = 0;
     this.reset();
   }
 
@@ -92,9 +99,6 @@ export class CityModel {
     this.results = new Map();
     this.containerOwner = new Map();
     this.tariff = null;
-    this.energyByMinute = new Map();
-    this.messagesByMinute = new Map();
-    this.updatesApplied = 0;
     this.loaded = false;
   }
 
@@ -120,7 +124,6 @@ export class CityModel {
       this.loadAlarms(),
       this.loadAudit(),
       this.loadUsers(),
-      this.loadMessageHistory(),
     ]);
     const counts = new Map(containers.map((c) => [`${c.pi}/${c.rn}`, c.cni]));
     await inBatches([...this.chargers.values()], (charger) => this.loadCharger(charger, counts));
@@ -207,24 +210,6 @@ export class CityModel {
     });
   }
 
-  /** Messages per minute over the last hour, counted by discovery (addresses only). */
-  async loadMessageHistory() {
-    const now = Date.now();
-    const slices = 12;
-    const width = HOUR_MS / slices;
-    await inBatches([...Array(slices).keys()], async (i) => {
-      const from = now - HOUR_MS + i * width;
-      const uris = await this.api.discover(this.api.at(), {
-        ty: TY.cin, lvl: 3, cra: m2mTime(from), crb: m2mTime(from + width), drt: 2,
-      }).catch(() => []);
-      const minutes = width / MINUTE_MS;
-      for (let m = 0; m < minutes; m += 1) {
-        const key = Math.floor((from + m * MINUTE_MS) / MINUTE_MS);
-        this.messagesByMinute.set(key, (this.messagesByMinute.get(key) || 0) + uris.length / minutes);
-      }
-    });
-  }
-
   /** Boot data and the latest statuses; instance counts come from the container list. */
   async loadCharger(charger, counts) {
     const path = this.api.at(charger.rn);
@@ -262,12 +247,13 @@ export class CityModel {
           ty: TY.cin, lbl: `transaction:${session.txid}`,
         }).catch(() => []);
         for (const cin of samples) this.addSamples(session, cin.con, parseTime(cin.ct));
-        this.backfillEnergy(session);
+        if (!this.energyBackfilled) this.backfillEnergy(session);
       }
     });
     for (const session of this.sessions.values()) {
       if (!session.record && !candidates.includes(session)) session.stale = true;
     }
+    this.energyBackfilled = true;
   }
 
   // -- live changes -------------------------------------------------------------------------

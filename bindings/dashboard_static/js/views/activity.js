@@ -19,8 +19,11 @@ export class ActivityView {
     const messages = minutes.map((m) => this.model.messagesByMinute.get(m) || 0);
     this.draw($("#chart-energy", this.root), energy, "kWh per minute", "#2a7");
     this.draw($("#chart-messages", this.root), messages, "messages per minute", "#27a");
+    const since = Date.now() - this.model.openedAt < 60 * MINUTE_MS
+      ? `since the page opened at ${new Date(this.model.openedAt).toISOString().slice(11, 16)} UTC`
+      : "last hour";
     $("#activity-totals", this.root).textContent =
-      `last hour: ${energy.reduce((a, b) => a + b, 0).toFixed(3)} kWh delivered, ` +
+      `${since}: ${energy.reduce((a, b) => a + b, 0).toFixed(3)} kWh delivered, ` +
       `${Math.round(messages.reduce((a, b) => a + b, 0))} messages; ` +
       `this page applied ${this.model.updatesApplied} live updates`;
   }
