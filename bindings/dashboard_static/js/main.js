@@ -21,6 +21,7 @@ const APPLY_BUDGET_MS = 8;
 const APPLY_CHECK_EVERY = 32;
 // A backlog this long means the page cannot keep up: start over from a fresh load.
 const MAX_BACKLOG = 100_000;
+const COMMAND_PATIENCE_MS = 30_000;
 
 class Dashboard {
   constructor(config) {
@@ -171,6 +172,12 @@ class Dashboard {
       item.dataset.command = command;
       this.pendingCommands.set(command, item);
       this.settleCommands();
+      setTimeout(() => {
+        if (this.pendingCommands.delete(command)) {
+          item.className = "error";
+          item.innerHTML = escape(`${text}: no outcome from the central system after 30 s`);
+        }
+      }, COMMAND_PATIENCE_MS);
     }
   }
 

@@ -4,7 +4,7 @@
 // redraw on the next animation frame.
 
 import { TY } from "./api.js";
-import { centsToString, energyCostCents, toCents } from "./money.js";
+import { centsToString, energyCostCents, subtract, toCents } from "./money.js";
 
 export const CHARGER_API = "Ncitycse.chargepoint";
 const RECENT_SESSIONS = 50;
@@ -121,7 +121,7 @@ export class CityModel {
     this.mark("chargers", "filters");
     await Promise.all([
       this.loadTariff(),
-      this.loadAlarms(),
+      this.loadAlarms(aes),
       this.loadAudit(),
       this.loadUsers(),
     ]);
@@ -164,14 +164,15 @@ export class CityModel {
     this.tariff = cin ? cin.con : null;
   }
 
-  async loadAlarms() {
+  /** Fire alarms' latest state; grid feeds (AEs labelled grid or feeder:) latest windows. */
+  async loadAlarms(aes) {
     await inBatches([...this.alarms.values()], async (alarm) => {
       const cin = await this.api.latest(this.api.at(alarm.rn, "alarm")).catch(() => null);
       if (cin) this.applyAlarm(alarm.rn, cin);
     });
-    const aes = await this.api.children(this.api.at(), { ty: TY.ae }).catch(() => []);
-    await inBatches(aes.filter((ae) => /(^|:)grid|feeder:/.test((ae.lbl || []).join(" ")) &&
-      !labelValue(ae.lbl, "chargePoint")), async (ae) => {
+    const feeds = aes.filter((ae) => ae.api !== CHARGER_API &&
+      /(^|\s)grid|feeder:/.test((ae.lbl || []).join(" ")));
+    await inBatches(feeds, async (ae) => {
       for (const rn of ["forecast", "load"]) {
         const cin = await this.api.latest(this.api.at(ae.rn, rn)).catch(() => null);
         if (cin) this.grid.set(`${ae.rn}/${rn}`, { source: `${ae.rn}/${rn}`, con: cin.con, ct: cin.ct });
@@ -428,8 +429,7 @@ export class CityModel {
       .sort((a, b) => a[0] - b[0]);
     const intervals = [];
     for (let i = 1; i < points.length; i += 1) {
-      const wh = Number(points[i][1]) - Number(points[i - 1][1]);
-      if (wh > 0) intervals.push([String(Math.round(wh * 1000) / 1000), this.factorAt(points[i][0])]);
+      intervals.push([subtract(points[i][1], points[i - 1][1]), this.factorAt(points[i][0])]);
     }
     return centsToString(energyCostCents(intervals, this.tariff.pricePerKwh));
   }

@@ -1,17 +1,28 @@
 // Exact decimal money: amounts are decimal strings on the wire and BigInt here, never floats.
 
-const MICRO = 1_000_000n;
 const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
 
-/** A decimal string as an integer count of millionths. */
-export function toMicro(text) {
+/** A decimal string exactly, as an integer and a power of ten: "12.345" is [12345n, 3]. */
+export function exact(text) {
   const match = DECIMAL.exec(String(text).trim());
   if (!match) throw new Error(`not a decimal number: ${text}`);
   const [, sign, whole, fraction = ""] = match;
-  const digits = (fraction + "000000").slice(0, 6);
-  let value = BigInt(whole) * MICRO + BigInt(digits);
-  if (fraction.length > 6 && Number(fraction[6]) >= 5) value += 1n;
-  return sign ? -value : value;
+  const value = BigInt(whole + fraction);
+  return [sign ? -value : value, fraction.length];
+}
+
+function scaleUp([value, scale], to) {
+  return value * 10n ** BigInt(to - scale);
+}
+
+/** a - b of two decimal strings, exactly, as a decimal string. */
+export function subtract(a, b) {
+  const [x, y] = [exact(a), exact(b)];
+  const scale = Math.max(x[1], y[1]);
+  const diff = scaleUp(x, scale) - scaleUp(y, scale);
+  const digits = (diff < 0n ? -diff : diff).toString().padStart(scale + 1, "0");
+  const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
+  return diff < 0n ? `-${text}` : text;
 }
 
 /** `numerator / denominator` rounded half up (away from zero) to an integer. */
@@ -31,8 +42,10 @@ export function centsToString(cents) {
   return negative ? `-${text}` : text;
 }
 
+/** A decimal string rounded half up to integer cents, like the billing's `money()`. */
 export function toCents(text) {
-  return divideRounded(toMicro(text), 10_000n);
+  const [value, scale] = exact(text);
+  return divideRounded(value * 100n, 10n ** BigInt(scale));
 }
 
 /** A positive amount as typed by the operator: at most two decimals. */
@@ -46,17 +59,21 @@ export function parseAmount(text, { allowZero = false } = {}) {
   return cents;
 }
 
-/** Cost of energy in cents: sum over intervals of Wh x price per kWh x factor, rounded once
- * at the end like the billing does. `intervals` are [wh, factor] pairs of decimal strings. */
+/** Cost of energy in cents: the sum over intervals of Wh x price per kWh x factor, exact,
+ * rounded once at the end like the billing does. `intervals` are [wh, factor] pairs of
+ * decimal strings. */
 export function energyCostCents(intervals, pricePerKwh) {
-  const price = toMicro(pricePerKwh);
-  let total = 0n;
+  const terms = [];
   for (const [wh, factor] of intervals) {
-    const energy = toMicro(wh);
-    if (energy > 0n) total += energy * price * toMicro(factor);
+    const energy = exact(wh);
+    if (energy[0] <= 0n) continue;
+    const [price, f] = [exact(pricePerKwh), exact(factor)];
+    terms.push([energy[0] * price[0] * f[0], energy[1] + price[1] + f[1]]);
   }
-  // total has scale 1e18 and is per kWh: cents = total * 100 / (1e18 * 1000)
-  return divideRounded(total * 100n, MICRO * MICRO * MICRO * 1000n);
+  const scale = Math.max(0, ...terms.map((t) => t[1]));
+  const total = terms.reduce((sum, term) => sum + scaleUp(term, scale), 0n);
+  // total / 10^scale is in Wh x price per kWh: cents = that x 100 / 1000
+  return divideRounded(total * 100n, 10n ** BigInt(scale) * 1000n);
 }
 
 export function formatWh(wh) {
