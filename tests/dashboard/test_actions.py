@@ -12,6 +12,7 @@ from playwright.async_api import expect
 from tests.dashboard.actions_support import wait_for_command
 from tests.dashboard.chargers import simulated_charger
 from tests.dashboard.conftest import open_dashboard
+from tests.support.client import TY_CIN, TY_CNT
 
 TIMEOUT_MS = 15_000
 ADAPTER = Path(__file__).resolve().parents[2] / "ocpp_adapter"
@@ -126,3 +127,47 @@ async def test_adding_an_existing_user_is_refused_and_changes_nothing(city, brow
     shown = city.cli_json("users", "show", "CARD1")
     assert shown["balance"] == "50.00"
     assert len(shown["wallet"]) == 1
+
+
+async def test_page_shows_the_outcome_the_central_system_records(city, browser):
+    """The outcome record of the commands contract, written where the central system writes
+    it, shows on the page's notice for the command and in the audit trail."""
+    page = await open_dashboard(browser, city)
+    async with simulated_charger(city, "CP4") as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        button = page.locator('tr[data-cp="CP4"]').get_by_role("button", name="Set unavailable")
+        await expect(button).to_be_visible(timeout=TIMEOUT_MS)
+        await button.click()
+        command = await wait_for_command(city, "CP4", "ChangeAvailability")
+    admin = city.admin()
+    results = "cse-in/cp-CP4/results"
+    if admin.retrieve(results).status == 404:
+        admin.make("cse-in/cp-CP4", TY_CNT, {"rn": "results"}, origin="Ccp-CP4")
+    record = {
+        "command": command["ri"],
+        "action": "ChangeAvailability",
+        "request": command["con"]["request"],
+        "reason": command["con"]["reason"],
+        "status": "answered",
+        "response": {"status": "Accepted"},
+        "requestedBy": "CAdmin",
+    }
+    labels = [f"command:{command['ri']}", "action:ChangeAvailability"]
+    if not commands_service_present():
+        admin.make(results, TY_CIN, {"con": record, "lbl": labels}, origin="Ccp-CP4")
+    notice = page.locator(f'#notices li[data-command="{command["ri"]}"]')
+    await expect(notice).to_have_text(
+        'ChangeAvailability on CP4: answered {"status":"Accepted"}', timeout=TIMEOUT_MS
+    )
+    await expect(notice).to_have_class("ok")
+    await page.get_by_role("button", name="Safety").click()
+    row = page.locator("#audit tbody tr").first
+    await expect(row).to_contain_text("ChangeAvailability")
+    await expect(row).to_contain_text("answered")
+    await expect(row).to_contain_text("CAdmin")
+    await page.reload()
+    await page.wait_for_selector("body[data-loaded]")
+    await page.get_by_role("button", name="Safety").click()
+    await expect(page.locator("#audit tbody")).to_contain_text("answered")
+    assert page.errors == []
