@@ -35,3 +35,30 @@ async def test_charger_appears_and_session_energy_and_cost_rise(city, browser):
         await cp.stop_session(tx, 5000, minutes=12)
         await expect(row.locator(".session")).to_have_text("–", timeout=TIMEOUT_MS)
     assert page.errors == []
+
+
+async def test_page_opened_during_a_session_shows_it_with_energy_and_cost(city, browser):
+    async with (
+        simulated_charger(city, "CP5") as cp,
+        simulated_charger(city, "CP6") as other,
+    ):
+        await cp.boot()
+        await other.boot()
+        done = await other.start_session("CARD1", meter_start=0)
+        await other.meter(done, 1000, minutes=3)
+        await other.stop_session(done, 1000, minutes=4)
+        tx = await cp.start_session("CARD1", meter_start=100)
+        await cp.meter(tx, 1100, minutes=5)
+        await cp.meter(tx, 2100, minutes=10)
+
+        page = await open_dashboard(browser, city)
+        row = page.locator('tr[data-cp="CP5"]')
+        await expect(row.locator(".session .tag")).to_have_text("CARD1")
+        await expect(row.locator(".energy")).to_have_text("2.000 kWh")
+        await expect(row.locator(".cost")).to_have_text("0.60")
+        await expect(page.locator('tr[data-cp="CP6"] .session')).to_have_text("–")
+        await expect(row.locator(".status")).to_contain_text("1: Charging")
+
+        await cp.meter(tx, 3100, minutes=12)
+        await expect(row.locator(".cost")).to_have_text("0.90", timeout=TIMEOUT_MS)
+    assert page.errors == []

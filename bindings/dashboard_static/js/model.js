@@ -8,6 +8,9 @@ import { centsToString, energyCostCents, subtract, toCents } from "./money.js";
 
 export const CHARGER_API = "Ncitycse.chargepoint";
 const RECENT_SESSIONS = 50;
+// Started sessions read at load: the running ones are among them (a charger's session that
+// started before the last 2,000 and still runs shows once it sends its next meter value).
+const SESSIONS_LOADED = 2000;
 const MESSAGES_KEPT = 8;
 const AUDIT_KEPT = 200;
 const LOAD_CONCURRENCY = 16;
@@ -225,13 +228,16 @@ export class CityModel {
 
   async loadSessions() {
     const container = this.api.at("evcs", "sessions");
-    const recent = await this.api.tail(container, RECENT_SESSIONS * 4).catch(() => []);
-    for (const cin of recent) this.applySessionStart(cin, false);
-    // The latest session of each connector may still run; every other one has ended.
+    const started = await this.api.tail(container, SESSIONS_LOADED).catch(() => []);
+    for (const cin of started) this.applySessionStart(cin, false);
+    // The latest accepted session of each connector may still run; the others have ended.
     const latestOfConnector = new Map();
     for (const s of this.sessions.values()) latestOfConnector.set(`${s.cpId}/${s.connectorId}`, s);
-    const candidates = [...this.sessions.values()].slice(-RECENT_SESSIONS);
-    await inBatches(candidates, async (session) => {
+    const candidates = new Set([
+      ...[...this.sessions.values()].slice(-RECENT_SESSIONS),
+      ...[...latestOfConnector.values()].filter((s) => s.status === "Accepted"),
+    ]);
+    await inBatches([...candidates], async (session) => {
       const charger = this.chargers.get(session.cpId);
       if (!charger) return;
       try {
@@ -252,7 +258,7 @@ export class CityModel {
       }
     });
     for (const session of this.sessions.values()) {
-      if (!session.record && !candidates.includes(session)) session.stale = true;
+      if (!session.record && !candidates.has(session)) session.stale = true;
     }
     this.energyBackfilled = true;
   }
