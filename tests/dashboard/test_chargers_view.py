@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from playwright.async_api import expect
 
-from tests.dashboard.chargers import simulated_charger
+from tests.dashboard.chargers import iso, simulated_charger
 from tests.dashboard.conftest import open_dashboard, screenshot_path
 
 TIMEOUT_MS = 15_000
@@ -61,4 +63,26 @@ async def test_page_opened_during_a_session_shows_it_with_energy_and_cost(city, 
 
         await cp.meter(tx, 3100, minutes=12)
         await expect(row.locator(".cost")).to_have_text("0.90", timeout=TIMEOUT_MS)
+    assert page.errors == []
+
+
+async def test_cost_so_far_follows_the_surge_window(city, browser):
+    now = datetime.now(UTC)
+    city.cli(
+        "tariff", "set", "--price-per-kwh", "0.30",
+        "--surge", iso(now - timedelta(hours=1)), iso(now + timedelta(hours=1)), "1.5",
+    )  # fmt: skip
+    page = await open_dashboard(browser, city)
+    async with simulated_charger(city, "SURGE") as cp:
+        await cp.boot()
+        tx = await cp.start_session("CARD1", meter_start=0)
+        await cp.meter(tx, 1000, minutes=5)
+        row = page.locator('tr[data-cp="SURGE"]')
+        await expect(row.locator(".cost")).to_have_text("0.45", timeout=TIMEOUT_MS)
+        await page.get_by_role("button", name="Safety").click()
+        await expect(page.locator("#grid tbody tr").first).to_contain_text("surge ×1.5")
+        await expect(page.locator("#grid tbody tr").first).to_contain_text("in force")
+        await cp.stop_session(tx, 1000, minutes=6)
+    record = city.cli_json("users", "show", "CARD1")["transactions"][-1]
+    assert record["cost"] == "0.45"
     assert page.errors == []
