@@ -3,7 +3,9 @@ and the page open in Debian's headless chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from playwright.async_api import Browser, Page, async_playwright
 from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# The README's screenshots are refreshed with DASHBOARD_SCREENSHOTS=docs; otherwise they go
+# to a temporary directory, so a test run leaves the checkout as it was.
+SCREENSHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or tempfile.gettempdir())
 
 
 def chromium_path() -> str:
@@ -73,5 +77,5 @@ async def open_dashboard(browser: Browser, cse: OcppCSE, view: str = "chargers")
 
 
 def screenshot_path(name: str) -> Path:
-    DOCS.mkdir(exist_ok=True)
-    return DOCS / f"dashboard-{name}.png"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"dashboard-{name}.png"
