@@ -171,3 +171,45 @@ async def test_page_shows_the_outcome_the_central_system_records(city, browser):
     await page.get_by_role("button", name="Safety").click()
     await expect(page.locator("#audit tbody")).to_contain_text("answered")
     assert page.errors == []
+
+
+async def test_top_up_racing_the_billing_loses_no_money(city, browser):
+    """A top-up from the page while the central system settles a session on the same wallet:
+    both append the next wallet instance; whichever comes second retries, nothing is lost."""
+    page = await open_dashboard(browser, city, "sessions")
+    topup = page.locator("#topup")
+    async with simulated_charger(city, "RACE") as cp:
+        await cp.boot()
+        for round_ in range(3):
+            start = round_ * 2000  # a new session, not a retransmitted start
+            tx = await cp.start_session("CARD1", meter_start=start)
+            await cp.meter(tx, start + 1000, minutes=5 + round_)
+            await topup.locator("[name=idTag]").fill("CARD1")
+            await topup.locator("[name=amount]").fill("5.05")
+            await asyncio.gather(
+                topup.get_by_role("button").click(),
+                cp.stop_session(tx, start + 1000, minutes=6 + round_),
+            )
+            await expect(page.locator("#notices li").first).to_contain_text("topped up CARD1")
+    shown = city.cli_json("users", "show", "CARD1")
+    # 50.00 + 3 x 5.05 top-ups - 3 x 0.30 for 1 kWh each
+    assert shown["balance"] == "64.25"
+    seqs = [w["seq"] for w in shown["wallet"]]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert sorted(w["reason"] for w in shown["wallet"]).count("topup") == 3
+    await expect(page.locator('#users tr[data-tag="CARD1"] .balance')).to_have_text("64.25")
+    assert page.errors == []
+
+
+async def test_users_and_chargers_made_elsewhere_appear_and_go_live(city, browser):
+    page = await open_dashboard(browser, city, "sessions")
+    city.cli("users", "add", "--id-tag", "CLI7", "--balance", "7.70")
+    await expect(page.locator('#users tr[data-tag="CLI7"] .balance')).to_have_text("7.70")
+    await page.get_by_role("button", name="Chargers").click()
+    async with simulated_charger(city, "GONE") as cp:
+        await cp.boot()
+        await expect(page.locator('tr[data-cp="GONE"]')).to_be_visible(timeout=TIMEOUT_MS)
+    reply = city.admin().delete("cse-in/cp-GONE")
+    assert reply.status == 200, reply
+    await expect(page.locator('tr[data-cp="GONE"]')).to_have_count(0, timeout=TIMEOUT_MS)
+    assert page.errors == []
