@@ -59,3 +59,20 @@ async def test_operator_sees_only_what_its_policies_allow(city, browser):
         await expect(page.locator("#notices li.error").first).to_contain_text("top up")
         assert city.cli_json("users", "show", "CARD1")["balance"] == "50.00"
         assert page.errors == []
+
+
+async def test_originator_refused_the_cse_gets_an_answer_not_an_empty_page(city, browser):
+    admin = city.admin()
+    reply = admin.update(
+        "cse-in/acpCSEBaseAccess", TY_ACP, {"pv": {"acr": [{"acor": ["CAdmin"], "acop": 63}]}}
+    )
+    assert reply.status == 200, reply
+    page = await browser.new_page()
+    await page.add_init_script("localStorage.setItem('citycse.dashboard.origin', 'Cstranger')")
+    await page.goto(f"{city.base_url}/dashboard")
+    await expect(page.locator("#live-state")).to_have_text("reconnecting", timeout=TIMEOUT_MS)
+    await expect(page.locator("#notices li.error").first).to_contain_text(
+        "loading the city failed", timeout=TIMEOUT_MS
+    )
+    await expect(page.locator("#notices li.error").first).to_contain_text("4103")
+    await expect(page.locator("#chargers tbody tr")).to_have_count(0)

@@ -70,6 +70,8 @@ class Dashboard {
         const badge = $("#live-state");
         badge.textContent = state;
         badge.className = `state ${state}`;
+        // A stream that cannot open (refused, CSE down) still leaves a page to look at.
+        if (state === "reconnecting" && this.stats.loads === 0 && !this.loading) this.reload();
       },
     });
     this.feed.start();
