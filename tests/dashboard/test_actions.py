@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,12 @@ async def test_add_user_and_top_up_from_the_page(city, browser):
     await user.click()
     await expect(page.locator("#user-detail .balance")).to_have_text("12.60")
     await expect(page.locator("#user-detail tbody tr")).to_have_count(2)
+    await topup.locator("[name=amount]").fill("1")
+    await topup.get_by_role("button").click()
+    await expect(page.locator("#user-detail .balance")).to_have_text("13.60")
+    newest = page.locator("#user-detail tbody tr").first
+    await expect(newest).to_contain_text("topup1.0013.60")
+    await expect(newest.locator("td").first).to_have_text(re.compile(r"\d\d:\d\d:\d\d"))
     assert page.errors == []
 
 

@@ -309,7 +309,7 @@ export class CityModel {
       } else if (second === "users" && parts.length === 6 && parts[4] === "wallet") {
         const user = this.users.get(third) || { tag: third };
         user.balance = cin.con.balance;
-        if (user.wallet) user.wallet.push(cin.con);
+        if (user.wallet) user.wallet.push({ ...cin.con, ct: cin.ct });
         this.users.set(third, user);
         this.mark("users", `user:${third}`);
       } else if (second === "users" && parts.length === 6 && parts[4] === "transactions") {
