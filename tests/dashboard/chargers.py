@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import call, call_result
 from websockets.asyncio.client import connect
 
@@ -27,6 +27,7 @@ class SimulatedCharger(TestChargePoint):
     def __init__(self, cp_id: str, connection: Any) -> None:
         super().__init__(cp_id, connection)
         self.availability: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        self.reports: set[asyncio.Task] = set()
         self.started = datetime.now(UTC)
 
     @on("ChangeAvailability")
@@ -35,6 +36,20 @@ class SimulatedCharger(TestChargePoint):
     ) -> call_result.ChangeAvailability:
         self.availability.put_nowait((connector_id, type))
         return call_result.ChangeAvailability(status="Accepted")
+
+    @after("ChangeAvailability")
+    async def report_availability(self, connector_id: int, type: str) -> None:
+        """Like a real charger, report the new status; as its own task, since the answer to
+        a call is read by the task that runs this handler."""
+        status = "Unavailable" if type == "Inoperative" else "Available"
+        connectors = [0, 1] if connector_id == 0 else [connector_id]
+        task = asyncio.get_running_loop().create_task(self._report(connectors, status))
+        self.reports.add(task)
+        task.add_done_callback(self.reports.discard)
+
+    async def _report(self, connectors: list[int], status: str) -> None:
+        for connector in connectors:
+            await self.status(connector, status)
 
     async def status(self, connector_id: int, status: str) -> None:
         await self.send(
