@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from bindings import metrics, sse
+from bindings import dashboard, metrics, sse
 from bindings.http import HttpBinding
 from bindings.mqtt import MqttBinding
 from bindings.openapi import build_openapi
@@ -27,7 +27,7 @@ from ocpp_adapter.server import OcppAdapter, config_from_settings
 log = logging.getLogger("citycse")
 
 MQTT_CONNECT_WAIT_SECONDS = 5.0
-SERVICE_PATHS = ("/docs", "/openapi.json", "/redoc", "/sse/", "/metrics")
+SERVICE_PATHS = ("/docs", "/openapi.json", "/redoc", "/sse/", "/metrics", "/dashboard")
 
 
 class CSERuntime:
@@ -95,6 +95,7 @@ def _service_app(runtime: CSERuntime) -> FastAPI:
     service = FastAPI(title="citycse oneM2M API", version="0.1.0")
     service.include_router(sse.build_router(runtime))
     service.include_router(metrics.build_router(runtime))
+    dashboard.mount(service, runtime.settings)
     document: dict = {}
 
     def openapi() -> dict:

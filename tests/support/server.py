@@ -234,10 +234,13 @@ def start_server(
     cse_id: str = CSE_ID,
     cse_rn: str = CSE_RN,
     admin: str = ADMIN,
+    port: int | None = None,
 ) -> Server:
+    """Start citycse on `port` (a free one when None) and wait until it answers."""
     extra_args = list(extra_args or [])
+    fixed_port = port
     for _attempt in range(3):
-        port = free_port()
+        port = fixed_port or free_port()
         log_path = Path(tempfile.mkstemp(prefix="citycse-", suffix=".log", dir=db.workdir)[1])
         log_file = log_path.open("wb")
         cmd = [
