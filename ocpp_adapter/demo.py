@@ -106,14 +106,15 @@ def private_broker(workdir: Path, wanted: bool = True) -> Iterator[str | None]:
 
 @contextlib.contextmanager
 def demo_cse(workdir: Path, broker: str | None) -> Iterator[tuple[str, str]]:
-    """`citycse serve` in `workdir`; (base URL, OCPP URL)."""
+    """`citycse serve` in `workdir`; (base URL, OCPP URL). Its OCPP port is on loopback and
+    lives only as long as the demo, so it accepts the simulated chargers without passwords."""
     port, ocpp_port = _free_port(), _free_port()
     command = [
         sys.executable, "-m", "cse", "serve", "--port", str(port),
         "--db", f"sqlite+aiosqlite:///{workdir / 'cse.db'}",
         "--cse-id", CSE_ID, "--cse-rn", CSE_RN, "--admin-originator", ADMIN,
         "--ocpp-port", str(ocpp_port), "--ocpp-overload-policy", "limit",
-        "--log-level", "warning",
+        "--ocpp-unknown-chargers", "accept", "--log-level", "warning",
     ]  # fmt: skip
     if broker:
         command += ["--mqtt", broker]
@@ -204,7 +205,7 @@ async def _play(
     client: CSEClient, base: str, ocpp_url: str, broker: str | None, t: Timeline
 ) -> None:
     t.section("setup")
-    await tariff_set(client, _args(price_per_kwh=Decimal("0.30"), surge=None))
+    await tariff_set(client, _args(price_per_kwh=Decimal("0.30"), surge=None, valid_from=None))
     t.say("tariff 0.30 per kWh")
     users = {"ALICE": ("50.00", "10.00"), "BOB": ("0.50", None), "CAROL": ("50.00", None),
              "DAVE": ("50.00", "20.00")}  # fmt: skip
