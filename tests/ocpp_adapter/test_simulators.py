@@ -45,7 +45,7 @@ def mqtt_cse() -> Iterator[OcppCSE]:
     db = make_database("sqlite", workdir)
     ocpp_port = free_port()
     cse_id = f"sim-{uuid.uuid4().hex[:8]}"
-    extra = ["--ocpp-port", str(ocpp_port), "--mqtt", BROKER]
+    extra = ["--ocpp-port", str(ocpp_port), "--mqtt", BROKER, "--ocpp-unknown-chargers", "accept"]
     server = start_server(db, extra_args=extra, cse_id=cse_id)
     cse = OcppCSE(server=server, db=db, ocpp_port=ocpp_port)
     cse.cli("tariff", "set", "--price-per-kwh", "0.30")

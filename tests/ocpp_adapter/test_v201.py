@@ -392,10 +392,11 @@ async def test_budget_cut_off_sends_request_stop_transaction(ocpp_cse: OcppCSE):
         "0.00",
         "Remote",
     )
-    commands = instances(ocpp_cse, f"cse-in/cp-{cp_id}/commands")
-    assert [(c["con"]["action"], c["con"]["request"], c["con"]["result"]) for c in commands] == [
-        ("RequestStopTransaction", {"transactionId": tx}, "Accepted")
-    ]
+    results = instances(ocpp_cse, f"cse-in/cp-{cp_id}/results")
+    assert [
+        (r["con"]["action"], r["con"]["request"], r["con"]["status"], r["con"]["response"])
+        for r in results
+    ] == [("RequestStopTransaction", {"transactionId": tx}, "answered", {"status": "Accepted"})]
 
 
 async def test_data_transfer_sets_the_budget_of_the_next_session(ocpp_cse: OcppCSE):
