@@ -47,23 +47,6 @@ SCHEMA_CODES = {
     "maxItems": OCCURENCE_CONSTRAINT,
     "uniqueItems": OCCURENCE_CONSTRAINT,
 }
-# The failing JSON-schema keyword -> the OCPP-J 1.6 code that describes it.
-SCHEMA_CODES = {
-    "additionalProperties": FORMATION_VIOLATION,
-    "required": PROTOCOL_ERROR,
-    "type": TYPE_CONSTRAINT,
-    "maxLength": TYPE_CONSTRAINT,
-    "enum": PROPERTY_CONSTRAINT,
-    "minimum": PROPERTY_CONSTRAINT,
-    "maximum": PROPERTY_CONSTRAINT,
-    "multipleOf": PROPERTY_CONSTRAINT,
-    "pattern": PROPERTY_CONSTRAINT,
-    "format": PROPERTY_CONSTRAINT,
-    "minLength": PROPERTY_CONSTRAINT,
-    "minItems": OCCURENCE_CONSTRAINT,
-    "maxItems": OCCURENCE_CONSTRAINT,
-    "uniqueItems": OCCURENCE_CONSTRAINT,
-}
 # The package raises OCPP 2.0.1 spellings; OCPP-J 1.6 Table 7 spells these differently.
 OCPP16_CODES = {
     "FormatViolation": FORMATION_VIOLATION,
