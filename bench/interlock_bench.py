@@ -68,7 +68,7 @@ def _args(**values: object) -> argparse.Namespace:
 
 
 async def _setup(client: HttpClient, ids: list[str]) -> None:
-    await tariff_set(client, _args(price_per_kwh=Decimal("0.30"), surge=None))
+    await tariff_set(client, _args(price_per_kwh=Decimal("0.30"), surge=None, valid_from=None))
     await users_add(
         client,
         _args(id_tag=CARD, balance=Decimal("1000000"), budget=Decimal("1.00"), password=None),
