@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.dashboard.actions_support import command_instances
-from tests.dashboard.chargers import simulated_charger
 from tests.dashboard.conftest import open_dashboard
+from tests.support.chargers import simulated_charger
 from tests.support.client import TY_ACP
 
 TIMEOUT_MS = 15_000

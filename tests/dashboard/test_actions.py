@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import expect
 
 from tests.dashboard.actions_support import wait_for_command
-from tests.dashboard.chargers import simulated_charger
 from tests.dashboard.conftest import open_dashboard
+from tests.support.chargers import simulated_charger
 
 TIMEOUT_MS = 15_000
 
@@ -20,7 +20,7 @@ async def test_stop_session_from_the_page_sends_remote_stop(city, browser):
     page = await open_dashboard(browser, city)
     async with simulated_charger(city, "CP2") as cp:
         await cp.boot()
-        tx = await cp.start_session("CARD1", meter_start=0)
+        tx = await cp.charge("CARD1", meter_start=0)
         row = page.locator('tr[data-cp="CP2"]')
         stop = row.get_by_role("button", name="Stop session")
         await expect(stop).to_be_visible(timeout=TIMEOUT_MS)
@@ -159,13 +159,13 @@ async def test_top_up_racing_the_billing_loses_no_money(city, browser):
         await cp.boot()
         for round_ in range(3):
             start = round_ * 2000  # a new session, not a retransmitted start
-            tx = await cp.start_session("CARD1", meter_start=start)
+            tx = await cp.charge("CARD1", meter_start=start)
             await cp.meter(tx, start + 1000, minutes=5 + round_)
             await topup.locator("[name=idTag]").fill("CARD1")
             await topup.locator("[name=amount]").fill("5.05")
             await asyncio.gather(
                 topup.get_by_role("button").click(),
-                cp.stop_session(tx, start + 1000, minutes=6 + round_),
+                cp.stop_session(tx, start + 1000, at=cp.at(6 + round_)),
             )
             await expect(page.locator("#notices li").first).to_contain_text("topped up CARD1")
     shown = city.cli_json("users", "show", "CARD1")

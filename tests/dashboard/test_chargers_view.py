@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import expect
 
-from tests.dashboard.chargers import iso, simulated_charger
 from tests.dashboard.conftest import open_dashboard, screenshot_path
+from tests.support.chargers import iso, simulated_charger
 
 TIMEOUT_MS = 15_000
 
@@ -21,7 +21,7 @@ async def test_charger_appears_and_session_energy_and_cost_rise(city, browser):
         await expect(row.locator(".status")).to_contain_text("1: Available", timeout=TIMEOUT_MS)
         await expect(row.locator(".id")).to_contain_text("TestCo T1")
 
-        tx = await cp.start_session("CARD1", meter_start=1000)
+        tx = await cp.charge("CARD1", meter_start=1000)
         await expect(row.locator(".status")).to_contain_text("1: Charging", timeout=TIMEOUT_MS)
         await expect(row.locator(".session .tag")).to_have_text("CARD1", timeout=TIMEOUT_MS)
         await expect(row.locator(".session .hold")).to_have_text("20.00")
@@ -34,7 +34,7 @@ async def test_charger_appears_and_session_energy_and_cost_rise(city, browser):
         await expect(row.locator(".cost")).to_have_text("1.05")
         await page.screenshot(path=str(screenshot_path("chargers")))
 
-        await cp.stop_session(tx, 5000, minutes=12)
+        await cp.stop_session(tx, 5000, at=cp.at(12))
         await expect(row.locator(".session")).to_have_text("–", timeout=TIMEOUT_MS)
     assert page.errors == []
 
@@ -46,10 +46,10 @@ async def test_page_opened_during_a_session_shows_it_with_energy_and_cost(city, 
     ):
         await cp.boot()
         await other.boot()
-        done = await other.start_session("CARD1", meter_start=0)
+        done = await other.charge("CARD1", meter_start=0)
         await other.meter(done, 1000, minutes=3)
-        await other.stop_session(done, 1000, minutes=4)
-        tx = await cp.start_session("CARD1", meter_start=100)
+        await other.stop_session(done, 1000, at=other.at(4))
+        tx = await cp.charge("CARD1", meter_start=100)
         await cp.meter(tx, 1100, minutes=5)
         await cp.meter(tx, 2100, minutes=10)
 
@@ -75,14 +75,14 @@ async def test_cost_so_far_follows_the_surge_window(city, browser):
     page = await open_dashboard(browser, city)
     async with simulated_charger(city, "SURGE") as cp:
         await cp.boot()
-        tx = await cp.start_session("CARD1", meter_start=0)
+        tx = await cp.charge("CARD1", meter_start=0)
         await cp.meter(tx, 1000, minutes=5)
         row = page.locator('tr[data-cp="SURGE"]')
         await expect(row.locator(".cost")).to_have_text("0.45", timeout=TIMEOUT_MS)
         await page.get_by_role("button", name="Safety").click()
         await expect(page.locator("#grid tbody tr").first).to_contain_text("surge ×1.5")
         await expect(page.locator("#grid tbody tr").first).to_contain_text("in force")
-        await cp.stop_session(tx, 1000, minutes=6)
+        await cp.stop_session(tx, 1000, at=cp.at(6))
     record = city.cli_json("users", "show", "CARD1")["transactions"][-1]
     assert record["cost"] == "0.45"
     assert page.errors == []

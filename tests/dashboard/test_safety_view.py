@@ -7,8 +7,8 @@ from playwright.async_api import expect
 
 from ocpp_adapter.devices import ALARM_CONTAINER, FIRE_ALARM_API, FIRE_ALARM_LABEL
 from ocpp_adapter.interlocks import INTERLOCKS_AEI
-from tests.dashboard.chargers import simulated_charger
 from tests.dashboard.conftest import open_dashboard, screenshot_path
+from tests.support.chargers import simulated_charger
 from tests.support.client import TY_ACP, TY_AE, TY_CIN, TY_CNT
 
 TIMEOUT_MS = 15_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.dashboard.chargers import simulated_charger
 from tests.dashboard.conftest import open_dashboard, screenshot_path
+from tests.support.chargers import simulated_charger
 from tests.support.server import start_server
 
 TIMEOUT_MS = 15_000
@@ -39,13 +39,13 @@ async def test_finished_session_shows_cost_charged_and_refund(city, browser):
     page = await open_dashboard(browser, city, "sessions")
     async with simulated_charger(city, "S1") as cp:
         await cp.boot()
-        tx = await cp.start_session("CARD1", meter_start=500)
+        tx = await cp.charge("CARD1", meter_start=500)
         running = page.locator(f'#running tr[data-tx="{tx}"]')
         await expect(running).to_contain_text("CARD1", timeout=TIMEOUT_MS)
         await cp.meter(tx, 2500, minutes=5)
         await expect(running.locator(".cost")).to_have_text("0.60", timeout=TIMEOUT_MS)
         await expect(page.locator('#users tr[data-tag="CARD1"] .balance')).to_have_text("30.00")
-        await cp.stop_session(tx, 3500, minutes=8)
+        await cp.stop_session(tx, 3500, at=cp.at(8))
     recent = page.locator(f'#recent tr[data-tx="{tx}"]')
     await expect(recent).to_contain_text("3.000 kWh", timeout=TIMEOUT_MS)
     await expect(recent).to_contain_text("0.90")

@@ -12,7 +12,8 @@ from ocpp.v16 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.ocpp_adapter.conftest import OcppCSE, charge_point, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.support.chargers import charge_point
 from tests.support.client import unique
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -15,13 +15,8 @@ import pytest
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 
-from tests.ocpp_adapter.conftest import (
-    OcppCSE,
-    TestChargePoint,
-    charge_point,
-    launch_ocpp,
-    shutdown_ocpp,
-)
+from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.support.chargers import TestChargePoint, charge_point
 from tests.support.client import M2M, TY_CIN, unique
 from tests.support.server import (
     clean_env,

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.ocpp_adapter.conftest import OcppCSE, charge_point, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.support.chargers import charge_point
 from tests.support.client import M2M, unique
 
 BOOT = {"chargePointVendor": "TestCo", "chargePointModel": "T1"}

@@ -6,102 +6,23 @@ the audit records in the tree."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from ocpp.routing import on
-from ocpp.v16 import call, call_result
-from websockets.asyncio.client import connect
+from ocpp.v16 import call_result
 
-from tests.ocpp_adapter.conftest import OcppCSE, TestChargePoint, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.support.chargers import SimulatedCharger, charge_point, now_iso, simulated_charger
 from tests.support.server import clean_env
 
 WAIT = 10.0
-
-
-class SiteCharger(TestChargePoint):
-    """A charger that records availability and charging-profile calls too."""
-
-    __test__ = False
-
-    def __init__(self, cp_id: str, connection: Any) -> None:
-        super().__init__(cp_id, connection)
-        self.availability: asyncio.Queue[str] = asyncio.Queue()
-        self.profiles: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
-        self.received: list[tuple[float, str]] = []
-
-    @on("RemoteStopTransaction")
-    async def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
-        self.received.append((time.monotonic(), "RemoteStopTransaction"))
-        self.remote_stops.put_nowait(transaction_id)
-        return call_result.RemoteStopTransaction(status="Accepted")
-
-    @on("ChangeAvailability")
-    async def on_change_availability(
-        self, connector_id: int, type: str
-    ) -> call_result.ChangeAvailability:
-        self.received.append((time.monotonic(), f"ChangeAvailability:{type}"))
-        self.availability.put_nowait(type)
-        return call_result.ChangeAvailability(status="Accepted")
-
-    @on("SetChargingProfile")
-    async def on_set_charging_profile(
-        self, connector_id: int, cs_charging_profiles: dict
-    ) -> call_result.SetChargingProfile:
-        self.profiles.put_nowait(("set", cs_charging_profiles))
-        return call_result.SetChargingProfile(status="Accepted")
-
-    @on("ClearChargingProfile")
-    async def on_clear_charging_profile(self, **payload: Any) -> call_result.ClearChargingProfile:
-        self.profiles.put_nowait(("clear", payload))
-        return call_result.ClearChargingProfile(status="Accepted")
-
-    async def authorize(self, id_tag: str) -> str:
-        result = await self.send(call.Authorize(id_tag=id_tag))
-        return result.id_tag_info["status"]
-
-    async def start_session(self, id_tag: str, meter_start: int = 0, at: str | None = None):
-        result = await self.send(
-            call.StartTransaction(
-                connector_id=1, id_tag=id_tag, meter_start=meter_start,
-                timestamp=at or now_iso(),
-            )
-        )  # fmt: skip
-        return result.transaction_id, result.id_tag_info["status"]
-
-    async def stop_session(self, transaction_id: int, meter_stop: int, at: str | None = None):
-        await self.send(
-            call.StopTransaction(
-                meter_stop=meter_stop, timestamp=at or now_iso(),
-                transaction_id=transaction_id, reason="Remote",
-            )
-        )  # fmt: skip
-
-
-def now_iso(offset: float = 0.0) -> str:
-    moment = datetime.fromtimestamp(time.time() + offset, UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-@contextlib.asynccontextmanager
-async def site_charger(cse: OcppCSE, cp_id: str) -> AsyncIterator[SiteCharger]:
-    async with connect(cse.ocpp_url(cp_id), subprotocols=["ocpp1.6"]) as ws:
-        cp = SiteCharger(cp_id, ws)
-        reader = asyncio.create_task(cp.start())
-        try:
-            yield cp
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
 
 
 def sim(cse: OcppCSE, *args: str) -> dict[str, Any]:
@@ -162,7 +83,7 @@ def cse(request: pytest.FixtureRequest) -> Any:
     shutdown_ocpp(cse)
 
 
-async def boot_in(cse: OcppCSE, cp: SiteCharger, site: str, feeder: str | None = None) -> None:
+async def boot_in(cse: OcppCSE, cp: SimulatedCharger, site: str, feeder: str | None = None) -> None:
     assert await cp.boot() == "Accepted"
     args = ["chargers", "assign", cp.id, "--site", site]
     if feeder:
@@ -174,7 +95,7 @@ async def boot_in(cse: OcppCSE, cp: SiteCharger, site: str, feeder: str | None =
 async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: OcppCSE) -> None:
     cse.cli("users", "add", "--id-tag", "CARDA", "--balance", "50.00", "--budget", "20.00")
     cse.cli("users", "add", "--id-tag", "CARDB", "--balance", "50.00", "--budget", "20.00")
-    async with site_charger(cse, "ia1") as a1, site_charger(cse, "ib1") as b1:
+    async with simulated_charger(cse, "ia1") as a1, simulated_charger(cse, "ib1") as b1:
         await boot_in(cse, a1, "A")
         await boot_in(cse, b1, "B")
         tx_a, status_a = await a1.start_session("CARDA", 1000)
@@ -186,9 +107,10 @@ async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: Ocpp
         assert alarm["container"] == f"{cse.server.cse_rn}/firealarm-A/alarm"
 
         assert await next_item(a1.remote_stops) == tx_a
-        assert await next_item(a1.availability) == "Inoperative"
-        kinds = [kind for _, kind in a1.received]
-        assert kinds.index("RemoteStopTransaction") < kinds.index("ChangeAvailability:Inoperative")
+        assert await next_item(a1.availability) == (0, "Inoperative")
+        calls = [(action, payload.get("type")) for action, payload in a1.received_so_far()]
+        locked = ("ChangeAvailability", "Inoperative")
+        assert calls.index(("RemoteStopTransaction", None)) < calls.index(locked)
         assert await nothing_in(b1.remote_stops) and b1.availability.empty()
 
         # The stopped session settles with its refund: 2 kWh at 0.30 of a 20.00 hold.
@@ -213,7 +135,7 @@ async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: Ocpp
         assert "ib1" not in lock["chargers"]
 
         await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "A", "--state", "clear")
-        assert await next_item(a1.availability) == "Operative"
+        assert await next_item(a1.availability) == (0, "Operative")
         assert await a1.authorize("CARDA") == "Accepted"
         clears = await eventually(lambda: actions(cse, "fire-alarm-clear"))
         assert clears[-1]["chargers"]["ia1"]["availability"]["status"] == "answered"
@@ -223,22 +145,22 @@ async def test_fire_alarm_stops_locks_refuses_and_clears_only_its_site(cse: Ocpp
 @pytest.mark.parametrize("cse", ["sqlite", "postgresql"], indirect=True)
 async def test_alarm_stays_enforced_after_a_restart(cse: OcppCSE) -> None:
     cse.cli("users", "add", "--id-tag", "CARDR", "--balance", "50.00")
-    async with site_charger(cse, "ir1") as cp:
+    async with simulated_charger(cse, "ir1") as cp:
         await boot_in(cse, cp, "R")
     await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "R", "--state", "active")
     await eventually(lambda: actions(cse, "fire-alarm-lock"))
     await asyncio.to_thread(cse.restart)
-    async with site_charger(cse, "ir1") as cp:
-        assert await next_item(cp.availability) == "Inoperative"
+    async with simulated_charger(cse, "ir1") as cp:
+        assert await next_item(cp.availability) == (0, "Inoperative")
         assert await cp.authorize("CARDR") == "Blocked"
         await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "R", "--state", "clear")
-        assert await next_item(cp.availability) == "Operative"
+        assert await next_item(cp.availability) == (0, "Operative")
         assert await cp.authorize("CARDR") == "Accepted"
     assert await eventually(lambda: actions(cse, "recovered-lock"))
 
 
 async def test_malformed_alarm_reading_is_recorded_and_not_acted_on(cse: OcppCSE) -> None:
-    async with site_charger(cse, "im1") as cp:
+    async with simulated_charger(cse, "im1") as cp:
         await boot_in(cse, cp, "M")
         alarm = await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "M", "--state", "clear")
         device = cse.admin().as_(alarm["aei"])
@@ -257,7 +179,7 @@ def at(offset: float) -> str:
 
 async def test_overload_window_blocks_sessions_on_its_feeder_for_the_window(cse: OcppCSE) -> None:
     cse.cli("users", "add", "--id-tag", "CARDG", "--balance", "50.00")
-    async with site_charger(cse, "ig1") as f1, site_charger(cse, "ig2") as g1:
+    async with simulated_charger(cse, "ig1") as f1, simulated_charger(cse, "ig2") as g1:
         await boot_in(cse, f1, "S", feeder="F")
         await boot_in(cse, g1, "S", feeder="G")
         await asyncio.to_thread(
@@ -275,7 +197,7 @@ async def test_overload_window_blocks_sessions_on_its_feeder_for_the_window(cse:
 async def test_overload_window_limits_power_with_policy_limit() -> None:
     cse = launch_ocpp("sqlite", extra=["--ocpp-overload-policy", "limit"])
     try:
-        async with site_charger(cse, "il1") as l1, site_charger(cse, "il2") as other:
+        async with simulated_charger(cse, "il1") as l1, simulated_charger(cse, "il2") as other:
             await boot_in(cse, l1, "S", feeder="L")
             await boot_in(cse, other, "S", feeder="M")
             await asyncio.to_thread(
@@ -287,7 +209,7 @@ async def test_overload_window_limits_power_with_policy_limit() -> None:
             period = profile["charging_schedule"]["charging_schedule_period"][0]
             assert profile["charging_schedule"]["charging_rate_unit"] == "W"
             assert Decimal(str(period["limit"])) == Decimal(7400)
-            async with site_charger(cse, "il3") as joiner:  # joins during the window
+            async with simulated_charger(cse, "il3") as joiner:  # joins during the window
                 await boot_in(cse, joiner, "S", feeder="L")
                 kind, joined = await next_item(joiner.profiles)
                 assert kind == "set" and joined == profile
@@ -311,7 +233,7 @@ async def test_surge_window_of_a_feeder_prices_its_energy_at_tariff_times_factor
 ) -> None:
     cse.cli("users", "add", "--id-tag", "CARDS", "--balance", "50.00", "--budget", "20.00")
     cse.cli("users", "add", "--id-tag", "CARDT", "--balance", "50.00", "--budget", "20.00")
-    async with site_charger(cse, "is1") as s1, site_charger(cse, "is2") as t1:
+    async with simulated_charger(cse, "is1") as s1, simulated_charger(cse, "is2") as t1:
         await boot_in(cse, s1, "S", feeder="SURGE")
         await boot_in(cse, t1, "S", feeder="CALM")
         start, middle, end = at(-3600), at(-1800), at(0)
@@ -326,7 +248,7 @@ async def test_surge_window_of_a_feeder_prices_its_energy_at_tariff_times_factor
     assert await asyncio.to_thread(balance, cse, "CARDT") == Decimal("47.00")  # 3.00 flat
 
 
-class SilentCharger(SiteCharger):
+class SilentCharger(SimulatedCharger):
     """A charger whose firmware hangs on RemoteStopTransaction: it never answers."""
 
     __test__ = False
@@ -340,32 +262,27 @@ class SilentCharger(SiteCharger):
 
 async def test_a_charger_that_does_not_answer_delays_no_other(cse: OcppCSE) -> None:
     cse.cli("users", "add", "--id-tag", "CARDH", "--balance", "50.00", "--budget", "5.00")
-    async with connect(cse.ocpp_url("ih-silent"), subprotocols=["ocpp1.6"]) as ws:
-        silent = SilentCharger("ih-silent", ws)
-        reader = asyncio.create_task(silent.start())
-        try:
-            async with site_charger(cse, "ih-ok") as ok:
-                await boot_in(cse, silent, "H")
-                await boot_in(cse, ok, "H")
-                tx_silent, _ = await silent.start_session("CARDH", 0)
-                tx_ok, _ = await ok.start_session("CARDH", 0)
-                started = time.monotonic()
-                await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "H", "--state",
-                                        "active")  # fmt: skip
-                assert await next_item(silent.remote_stops) == tx_silent
-                assert await next_item(ok.remote_stops) == tx_ok
-                assert await next_item(ok.availability) == "Inoperative"
-                # Far below the 30 s the central system waits for the silent charger.
-                assert time.monotonic() - started < 15
-                assert await ok.authorize("CARDH") == "Blocked"
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+    async with (
+        charge_point(cse, "ih-silent", kind=SilentCharger) as silent,
+        simulated_charger(cse, "ih-ok") as ok,
+    ):
+        assert isinstance(silent, SilentCharger)
+        await boot_in(cse, silent, "H")
+        await boot_in(cse, ok, "H")
+        tx_silent, _ = await silent.start_session("CARDH", 0)
+        tx_ok, _ = await ok.start_session("CARDH", 0)
+        started = time.monotonic()
+        await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "H", "--state", "active")
+        assert await next_item(silent.remote_stops) == tx_silent
+        assert await next_item(ok.remote_stops) == tx_ok
+        assert await next_item(ok.availability) == (0, "Inoperative")
+        # Far below the 30 s the central system waits for the silent charger.
+        assert time.monotonic() - started < 15
+        assert await ok.authorize("CARDH") == "Blocked"
 
 
 async def test_malformed_forecast_is_recorded_and_not_acted_on(cse: OcppCSE) -> None:
-    async with site_charger(cse, "ix1") as cp:
+    async with simulated_charger(cse, "ix1") as cp:
         await boot_in(cse, cp, "X", feeder="XF")
         feed = await asyncio.to_thread(sim, cse, "grid", "--feeder", "XF")
         device = cse.admin().as_(feed["aei"])
@@ -383,7 +300,7 @@ async def test_session_of_an_offline_charger_is_stopped_when_it_returns_after_a_
     cse: OcppCSE,
 ) -> None:
     cse.cli("users", "add", "--id-tag", "CARDO", "--balance", "40.00", "--budget", "10.00")
-    async with site_charger(cse, "io1") as cp:
+    async with simulated_charger(cse, "io1") as cp:
         await boot_in(cse, cp, "O")
         tx, status = await cp.start_session("CARDO", 500, at=at(-600))
         assert status == "Accepted"
@@ -391,22 +308,22 @@ async def test_session_of_an_offline_charger_is_stopped_when_it_returns_after_a_
     locks = await eventually(lambda: actions(cse, "fire-alarm-lock"))
     assert locks[-1]["chargers"]["io1"]["remoteStops"][0]["status"] == "offline"
     await asyncio.to_thread(cse.restart)
-    async with site_charger(cse, "io1") as cp:
+    async with simulated_charger(cse, "io1") as cp:
         assert await next_item(cp.remote_stops) == tx
-        assert await next_item(cp.availability) == "Inoperative"
+        assert await next_item(cp.availability) == (0, "Inoperative")
         await cp.stop_session(tx, 1500)
     assert await asyncio.to_thread(balance, cse, "CARDO") == Decimal("39.70")  # 1 kWh
 
 
 async def test_feeder_surge_windows_survive_a_restart(cse: OcppCSE) -> None:
     cse.cli("users", "add", "--id-tag", "CARDU", "--balance", "50.00", "--budget", "20.00")
-    async with site_charger(cse, "iu1") as cp:
+    async with simulated_charger(cse, "iu1") as cp:
         await boot_in(cse, cp, "U", feeder="UF")
     start, middle, end = at(-3600), at(-1800), at(0)  # fixed: the restart takes a while
     await asyncio.to_thread(sim, cse, "grid", "--feeder", "UF", "--surge", middle, end, "3")
     await eventually(lambda: actions(cse, "forecast-taken"))
     await asyncio.to_thread(cse.restart)
-    async with site_charger(cse, "iu1") as cp:
+    async with simulated_charger(cse, "iu1") as cp:
         tx, _ = await cp.start_session("CARDU", 0, at=start)
         await cp.stop_session(tx, 10000, at=end)
     assert await asyncio.to_thread(balance, cse, "CARDU") == Decimal("44.00")  # 1.50 + 4.50

@@ -21,7 +21,8 @@ from cryptography.x509.oid import NameOID
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.ocpp_adapter.conftest import OcppCSE, charge_point, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.support.chargers import charge_point
 from tests.support.client import unique
 from tests.support.server import clean_env, free_port, port_open, tmpdir
 

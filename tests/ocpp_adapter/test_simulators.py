@@ -15,14 +15,8 @@ from typing import Any
 import pytest
 
 from tests.ocpp_adapter.conftest import OcppCSE
-from tests.ocpp_adapter.test_interlocks import (
-    actions,
-    at,
-    boot_in,
-    eventually,
-    next_item,
-    site_charger,
-)
+from tests.ocpp_adapter.test_interlocks import actions, at, boot_in, eventually, next_item
+from tests.support.chargers import simulated_charger
 from tests.support.server import (
     clean_env,
     free_port,
@@ -67,19 +61,19 @@ def sim_json(cse: OcppCSE, *args: str, mqtt: bool) -> dict[str, Any]:
 
 
 async def test_fire_alarm_over_mqtt_locks_and_releases_its_site(mqtt_cse: OcppCSE) -> None:
-    async with site_charger(mqtt_cse, "mq1") as cp:
+    async with simulated_charger(mqtt_cse, "mq1") as cp:
         await boot_in(mqtt_cse, cp, "MQ")
         alarm = await asyncio.to_thread(
             sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "active", mqtt=True
         )
         assert alarm["aei"] == "Cfirealarm-MQ"
         assert alarm["container"] == f"{mqtt_cse.server.cse_rn}/firealarm-MQ/alarm"
-        assert await next_item(cp.availability) == "Inoperative"
+        assert await next_item(cp.availability) == (0, "Inoperative")
         assert await cp.authorize("ANYONE") == "Blocked"
         await asyncio.to_thread(
             sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "clear", mqtt=True
         )
-        assert await next_item(cp.availability) == "Operative"
+        assert await next_item(cp.availability) == (0, "Operative")
     # Registering again (a second run) reuses the AE and its container.
     again = await asyncio.to_thread(
         sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "clear", mqtt=True
@@ -89,7 +83,7 @@ async def test_fire_alarm_over_mqtt_locks_and_releases_its_site(mqtt_cse: OcppCS
 
 async def test_grid_feed_over_mqtt_blocks_its_feeder(mqtt_cse: OcppCSE) -> None:
     mqtt_cse.cli("users", "add", "--id-tag", "MQCARD", "--balance", "30.00")
-    async with site_charger(mqtt_cse, "mq2") as cp:
+    async with simulated_charger(mqtt_cse, "mq2") as cp:
         await boot_in(mqtt_cse, cp, "MQ2", feeder="MQF")
         feed = await asyncio.to_thread(
             sim_json, mqtt_cse, "grid", "--feeder", "MQF", "--overload", at(-1), at(10), "5000",
@@ -104,7 +98,7 @@ async def test_grid_feed_over_mqtt_blocks_its_feeder(mqtt_cse: OcppCSE) -> None:
 async def test_interactive_fire_alarm_reads_states_from_stdin(mqtt_cse: OcppCSE) -> None:
     command = [sys.executable, "-m", "cse", "sim", "fire-alarm", "--site", "TTY",
                "--cse-url", mqtt_cse.base_url]  # fmt: skip
-    async with site_charger(mqtt_cse, "tty1") as cp:
+    async with simulated_charger(mqtt_cse, "tty1") as cp:
         await boot_in(mqtt_cse, cp, "TTY")
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -114,10 +108,10 @@ async def test_interactive_fire_alarm_reads_states_from_stdin(mqtt_cse: OcppCSE)
             assert process.stdin is not None
             process.stdin.write("active\n")
             process.stdin.flush()
-            assert await next_item(cp.availability) == "Inoperative"
+            assert await next_item(cp.availability) == (0, "Inoperative")
             process.stdin.write("maybe\nclear\n")
             process.stdin.flush()
-            assert await next_item(cp.availability) == "Operative"
+            assert await next_item(cp.availability) == (0, "Operative")
             out, err = await asyncio.to_thread(process.communicate, "", 30)
         finally:
             if process.poll() is None:

@@ -21,7 +21,7 @@ from ocpp_adapter.calls import CommandRejected
 from ocpp_adapter.central_system_v201 import CentralSystemChargePointV201
 from ocpp_adapter.cse_client import HttpClient
 from ocpp_adapter.server import AdapterConfig, OcppAdapter
-from tests.ocpp_adapter.conftest import OcppCSE, basic_auth, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
 from tests.ocpp_adapter.test_central_system import (
     add_user,
     balance,
@@ -30,6 +30,7 @@ from tests.ocpp_adapter.test_central_system import (
     retrieve,
     tag,
 )
+from tests.support.chargers import basic_auth, listening
 from tests.support.client import unique
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -165,14 +166,8 @@ async def station(
         f"{url}/{cp_id}", subprotocols=list(subprotocols), additional_headers=headers
     ) as ws:
         assert ws.subprotocol == V201
-        cp = StationV201(cp_id, ws)
-        reader = asyncio.create_task(cp.start())
-        try:
+        async with listening(StationV201(cp_id, ws)) as cp:
             yield cp
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
 
 
 def ocpp_base(cse: OcppCSE) -> str:
