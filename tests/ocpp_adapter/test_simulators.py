@@ -1,5 +1,6 @@
 """`citycse sim` and `citycse chargers assign`: devices that register and publish over MQTT
-(the real mosquitto) or HTTP, and what the chargers of their site or feeder receive."""
+(a real mosquitto of the tests' own) or HTTP, and what the chargers of their site or feeder
+receive."""
 
 from __future__ import annotations
 
@@ -14,32 +15,30 @@ from typing import Any
 
 import pytest
 
+from tests.bindings.mqtt.conftest import private_broker
 from tests.ocpp_adapter.conftest import OcppCSE
 from tests.ocpp_adapter.test_interlocks import actions, at, boot_in, eventually, next_item
 from tests.support.chargers import simulated_charger
-from tests.support.server import (
-    clean_env,
-    free_port,
-    make_database,
-    port_open,
-    start_server,
-    tmpdir,
-)
-
-BROKER = "mqtt://127.0.0.1:1883"
+from tests.support.server import clean_env, free_port, make_database, start_server, tmpdir
 
 
 @pytest.fixture(scope="module")
-def mqtt_cse() -> Iterator[OcppCSE]:
-    """A citycse with the adapter and the MQTT binding on the local mosquitto, under a
-    CSE-ID of its own so that its topics meet no other test's."""
-    if not port_open("127.0.0.1", 1883):
-        pytest.skip("no MQTT broker on 127.0.0.1:1883")
+def broker() -> Iterator[str]:
+    """The URL of a mosquitto started for this module on a free port, so that the tests
+    need no broker on the machine (skipped only where no mosquitto is installed)."""
+    with private_broker() as own:
+        yield own.info.url
+
+
+@pytest.fixture(scope="module")
+def mqtt_cse(broker: str) -> Iterator[OcppCSE]:
+    """A citycse with the adapter and the MQTT binding on the module's mosquitto, under a
+    CSE-ID of its own."""
     workdir = tmpdir()
     db = make_database("sqlite", workdir)
     ocpp_port = free_port()
     cse_id = f"sim-{uuid.uuid4().hex[:8]}"
-    extra = ["--ocpp-port", str(ocpp_port), "--mqtt", BROKER, "--ocpp-unknown-chargers", "accept"]
+    extra = ["--ocpp-port", str(ocpp_port), "--mqtt", broker, "--ocpp-unknown-chargers", "accept"]
     server = start_server(db, extra_args=extra, cse_id=cse_id)
     cse = OcppCSE(server=server, db=db, ocpp_port=ocpp_port)
     cse.cli("tariff", "set", "--price-per-kwh", "0.30")
@@ -48,46 +47,49 @@ def mqtt_cse() -> Iterator[OcppCSE]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_sim(cse: OcppCSE, *args: str, mqtt: bool) -> subprocess.CompletedProcess:
-    transport = ["--mqtt", BROKER, "--cse-id", cse.server.cse_id] if mqtt else []
+def run_sim(cse: OcppCSE, *args: str, broker: str | None) -> subprocess.CompletedProcess:
+    """`citycse sim`: its devices publish over MQTT to `broker`, or over HTTP when None."""
+    transport = ["--mqtt", broker, "--cse-id", cse.server.cse_id] if broker else []
     command = [sys.executable, "-m", "cse", "sim", *args, *transport, "--cse-url", cse.base_url]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=clean_env())
 
 
-def sim_json(cse: OcppCSE, *args: str, mqtt: bool) -> dict[str, Any]:
-    done = run_sim(cse, *args, "--json", mqtt=mqtt)
+def sim_json(cse: OcppCSE, *args: str, broker: str | None) -> dict[str, Any]:
+    done = run_sim(cse, *args, "--json", broker=broker)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-async def test_fire_alarm_over_mqtt_locks_and_releases_its_site(mqtt_cse: OcppCSE) -> None:
+async def test_fire_alarm_over_mqtt_locks_and_releases_its_site(
+    mqtt_cse: OcppCSE, broker: str
+) -> None:
     async with simulated_charger(mqtt_cse, "mq1") as cp:
         await boot_in(mqtt_cse, cp, "MQ")
         alarm = await asyncio.to_thread(
-            sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "active", mqtt=True
+            sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "active", broker=broker
         )
         assert alarm["aei"] == "Cfirealarm-MQ"
         assert alarm["container"] == f"{mqtt_cse.server.cse_rn}/firealarm-MQ/alarm"
         assert await next_item(cp.availability) == (0, "Inoperative")
         assert await cp.authorize("ANYONE") == "Blocked"
         await asyncio.to_thread(
-            sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "clear", mqtt=True
+            sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "clear", broker=broker
         )
         assert await next_item(cp.availability) == (0, "Operative")
     # Registering again (a second run) reuses the AE and its container.
     again = await asyncio.to_thread(
-        sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "clear", mqtt=True
+        sim_json, mqtt_cse, "fire-alarm", "--site", "MQ", "--state", "clear", broker=broker
     )
     assert again["container"] == alarm["container"]
 
 
-async def test_grid_feed_over_mqtt_blocks_its_feeder(mqtt_cse: OcppCSE) -> None:
+async def test_grid_feed_over_mqtt_blocks_its_feeder(mqtt_cse: OcppCSE, broker: str) -> None:
     mqtt_cse.cli("users", "add", "--id-tag", "MQCARD", "--balance", "30.00")
     async with simulated_charger(mqtt_cse, "mq2") as cp:
         await boot_in(mqtt_cse, cp, "MQ2", feeder="MQF")
         feed = await asyncio.to_thread(
             sim_json, mqtt_cse, "grid", "--feeder", "MQF", "--overload", at(-1), at(10), "5000",
-            mqtt=True,
+            broker=broker,
         )  # fmt: skip
         assert feed["aei"] == "Cgridfeed-MQF"
         blocks = await eventually(lambda: actions(mqtt_cse, "overload-block"))
@@ -123,14 +125,14 @@ async def test_interactive_fire_alarm_reads_states_from_stdin(mqtt_cse: OcppCSE)
 
 def test_bad_device_input_is_refused_with_a_message(mqtt_cse: OcppCSE) -> None:
     backwards = run_sim(mqtt_cse, "grid", "--feeder", "X", "--surge", at(60), at(0), "2",
-                        mqtt=False)  # fmt: skip
+                        broker=None)  # fmt: skip
     assert backwards.returncode == 1 and "end after it starts" in backwards.stderr
-    low = run_sim(mqtt_cse, "grid", "--feeder", "X", "--surge", at(0), at(60), "0.5", mqtt=False)
+    low = run_sim(mqtt_cse, "grid", "--feeder", "X", "--surge", at(0), at(60), "0.5", broker=None)
     assert low.returncode == 1 and "surge factor is at least 1" in low.stderr
     not_a_time = run_sim(mqtt_cse, "grid", "--feeder", "X", "--overload", "soon", at(60), "1",
-                         mqtt=False)  # fmt: skip
+                         broker=None)  # fmt: skip
     assert not_a_time.returncode == 1 and "ISO 8601" in not_a_time.stderr
-    bad_site = run_sim(mqtt_cse, "fire-alarm", "--site", "a b", "--state", "active", mqtt=False)
+    bad_site = run_sim(mqtt_cse, "fire-alarm", "--site", "a b", "--state", "active", broker=None)
     assert bad_site.returncode == 2 and "not a valid name" in bad_site.stderr
 
 
