@@ -31,22 +31,21 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from ocpp.v16 import ChargePoint, call
 from playwright.async_api import async_playwright
 from websockets.asyncio.client import connect
 
 REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(REPO))
+
+from bench.common import HOST, ServerProcess, cse_answers, free_port, serve_command  # noqa: E402
+
 CONNECT_CONCURRENCY = 50
 
 PROBE = """
@@ -119,12 +118,6 @@ INJECT = """async ([total, chargers]) => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -181,7 +174,15 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix="citycse-dashboard-bench-"))
         self.port = free_port()
         self.ocpp_port = free_port()
-        self.process: subprocess.Popen | None = None
+        self.server = ServerProcess(
+            serve_command(
+                self.port, f"sqlite+aiosqlite:///{self.workdir / 'cse.db'}",
+                "--ocpp-port", str(self.ocpp_port),
+            ),
+            self.workdir / "cse.log",
+            ready=lambda: cse_answers(self.port),
+            cwd=self.workdir,
+        )  # fmt: skip
         self.chargers: list[Charger] = []
         self.sockets: list[Any] = []
         self.readers: list[asyncio.Task] = []
@@ -191,37 +192,10 @@ class Bench:
         return f"http://{HOST}:{self.port}"
 
     def start_cse(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCSE_")}
-        env["PYTHONPATH"] = str(REPO)
-        log = (self.workdir / "cse.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "cse", "serve", "--host", HOST, "--port", str(self.port),
-                "--db", f"sqlite+aiosqlite:///{self.workdir / 'cse.db'}",
-                "--ocpp-port", str(self.ocpp_port), "--log-level", "warning",
-            ],
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                reply = httpx.get(
-                    f"{self.base_url}/cse-in",
-                    headers={"X-M2M-Origin": "CAdmin", "X-M2M-RI": "ready", "X-M2M-RVI": "3"},
-                )
-                if reply.status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"citycse did not start; see {self.workdir / 'cse.log'}")
+        self.server.start(timeout=60)
 
     def stop_cse(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self.server.stop(timeout=15)
 
     async def connect_chargers(self) -> None:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import http.client
 import json
 import os
@@ -25,8 +24,6 @@ import platform
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,9 +34,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from bench import common  # noqa: E402
+from bench.common import HOST, BenchError  # noqa: E402
+
 LUA_SCRIPT = HERE / "onem2m.lua"
-HOST = "127.0.0.1"  # the benchmark only ever targets loopback
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 CSE_RN = "cse-in"
 ADMIN = "CAdmin"
 AE_ORIGIN = "Cbench"
@@ -60,45 +60,10 @@ TARGETS = {
 OTHER_LOAD_WARN = 0.15
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 # --------------------------------------------------------------------------- CPU
 
 
 ProcKey = tuple[int, int]  # (pid, start time): a pid reused by a new process is a new key
-
-
-def _read_stat(pid: int) -> tuple[int, str, int, float, float] | None:
-    """(ppid, comm, start time, own CPU s, CPU s of reaped children) of a live process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    lparen, rparen = raw.find("("), raw.rfind(")")
-    comm = raw[lparen + 1 : rparen]
-    f = raw[rparen + 2 :].split()
-    # f[0] is stat field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16,
-    # cstime 17, starttime 22.
-    return (
-        int(f[1]),
-        comm,
-        int(f[19]),
-        (int(f[11]) + int(f[12])) / CLK_TCK,
-        (int(f[13]) + int(f[14])) / CLK_TCK,
-    )
-
-
-def _all_stats() -> dict[int, tuple[int, str, int, float, float]]:
-    stats = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            stat = _read_stat(int(name))
-            if stat is not None:
-                stats[int(name)] = stat
-    return stats
 
 
 # PostgreSQL processes that serve every database; a backend shows its database in its title.
@@ -159,57 +124,30 @@ def postgres_delta(
     return used - sum(cpu for key, (cpu, _) in before.items() if key not in after)
 
 
-def _machine_busy() -> float:
-    with open("/proc/stat") as fh:
-        ticks = [int(v) for v in fh.readline().split()[1:]]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    guest = sum(ticks[8:10])  # already counted in user/nice
-    return (sum(ticks) - idle - guest) / CLK_TCK
-
-
 def cpu_sample(server_pid: int, pg_db_name: str | None) -> CpuSample:
-    stats = _all_stats()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, *_) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    server: dict[ProcKey, float] = {}
-    todo = [server_pid]
-    while todo and len(server) < 10_000:
-        pid = todo.pop()
-        if pid in stats:
-            _, _, start, cpu, _ = stats[pid]
-            server[(pid, start)] = cpu
-            todo.extend(children.get(pid, ()))
+    stats = common.all_stats()
+    server = {
+        (pid, stats[pid].start): stats[pid].cpu for pid in common.process_tree(stats, server_pid)
+    }
     postgres: dict[ProcKey, tuple[float, bool]] = {}
     if pg_db_name:
-        for pid, (ppid, comm, start, cpu, reaped) in stats.items():
-            if comm != "postgres":
+        for pid, stat in stats.items():
+            if stat.comm != "postgres":
                 continue
             ours = _postgres_is_ours(pid, pg_db_name)
             if ours is not None:
-                is_postmaster = stats.get(ppid, (0, ""))[1] != "postgres"
-                postgres[(pid, start)] = (cpu + (reaped if is_postmaster else 0.0), ours)
+                parent = stats.get(stat.ppid)
+                is_postmaster = parent is None or parent.comm != "postgres"
+                reaped = stat.reaped if is_postmaster else 0.0
+                postgres[(pid, stat.start)] = (stat.cpu + reaped, ours)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return CpuSample(
         server=server,
         postgres=postgres,
         clients=usage.ru_utime + usage.ru_stime,
-        machine=_machine_busy(),
+        machine=common.machine_busy_seconds(),
         wall=time.monotonic(),
     )
-
-
-def wait_for_quiet(max_wait: float, threshold: float) -> float:
-    """Wait (at most max_wait seconds) until the machine's busy CPU over one second is
-    below `threshold` cores; the server is idle between phases. Returns the last load."""
-    deadline = time.monotonic() + max_wait
-    load = 0.0
-    while True:
-        t0, busy0 = time.monotonic(), _machine_busy()
-        time.sleep(1.0)
-        load = (_machine_busy() - busy0) / (time.monotonic() - t0)
-        if load < threshold or time.monotonic() >= deadline:
-            return load
 
 
 # ------------------------------------------------------------------ HTTP (setup)
@@ -341,86 +279,6 @@ class Database:
             )
 
 
-# ------------------------------------------------------------------------ server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, db_url: str, workers: int, port: int, log_path: Path) -> None:
-        self.cmd = [
-            sys.executable,
-            "-m",
-            "cse",
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--db",
-            db_url,
-            "--cse-id",
-            "id-in",
-            "--cse-rn",
-            CSE_RN,
-            "--admin-originator",
-            ADMIN,
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ]
-        self.port = port
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 90.0) -> None:
-        log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
-        self.proc = subprocess.Popen(
-            self.cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        client = Client(self.port)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                status, _, _ = client.request("GET", f"/{CSE_RN}", origin=ADMIN, timeout=2)
-                if status == 200:
-                    client.close()
-                    return
-            except (OSError, http.client.HTTPException, ValueError):
-                pass
-            client.close()
-            time.sleep(0.2)
-        raise BenchError(f"server not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        pgid = self.proc.pid  # start_new_session: the server leads its own group
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=20)
-        # Whatever is left of the group we started (workers, the supervisor).
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-
-
 # --------------------------------------------------------------------------- wrk
 
 
@@ -458,7 +316,8 @@ def _parse_wrk_output(out: str) -> dict:
 class Runner:
     def __init__(
         self,
-        server: Server,
+        server: common.ServerProcess,
+        port: int,
         db: Database,
         quiet_wait: float,
         verbose: bool,
@@ -470,7 +329,7 @@ class Runner:
         self.sessions_ended: int | None = None
         self.quiet_wait = quiet_wait
         self.verbose = verbose
-        self.url = f"http://{HOST}:{server.port}"
+        self.url = f"http://{HOST}:{port}"
         self.results: list[PhaseResult] = []
 
     def _wrk(
@@ -490,17 +349,17 @@ class Runner:
             *script_args,
         ]
         if self.quiet_wait > 0:
-            load = wait_for_quiet(self.quiet_wait, OTHER_LOAD_WARN)
+            load = common.wait_for_quiet(self.quiet_wait, OTHER_LOAD_WARN)
             if load >= OTHER_LOAD_WARN:
                 print(
                     f"  (machine still busy: {load:.2f} cores before this phase)", file=sys.stderr
                 )
         sessions_before = self.db.sessions_ended()
-        before = cpu_sample(self.server.proc.pid, self.pg_db_name)
+        before = cpu_sample(self.server.pid, self.pg_db_name)
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=seconds + 60, cwd=HERE, check=False
         )
-        after = cpu_sample(self.server.proc.pid, self.pg_db_name)
+        after = cpu_sample(self.server.pid, self.pg_db_name)
         sessions_after = self.db.sessions_ended()
         self.sessions_ended = None
         if sessions_before is not None and sessions_after is not None:
@@ -674,9 +533,13 @@ def container_cni(client: Client, path: str) -> int:
 def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="citycse-bench-"))
     db = Database(args.db, workdir, args.pg_admin_url)
-    port = free_port()
-    server = Server(db.url, args.workers, port, workdir / "server.log")
-    runner = Runner(server, db, args.quiet_wait, args.verbose)
+    port = common.free_port()
+    server = common.ServerProcess(
+        common.serve_command(port, db.url, workers=args.workers),
+        workdir / "server.log",
+        ready=lambda: common.cse_answers(port),
+    )
+    runner = Runner(server, port, db, args.quiet_wait, args.verbose)
     started = time.time()
     failure = None
     db.create()

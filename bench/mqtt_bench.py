@@ -35,7 +35,6 @@ import os
 import select
 import selectors
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -53,7 +52,11 @@ import paho.mqtt.client as mqtt
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(REPO))
+
+from bench import common  # noqa: E402
+from bench.common import BenchError  # noqa: E402
+
 CSE_RN = "cse-in"
 ADMIN = "CAdmin"
 TIMEOUT_S = 10.0
@@ -67,39 +70,7 @@ PHASE_KEYS = {
 TARGETS = {"c16_ops": 1500.0, "c16_p99_ms": 20.0}
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 # --------------------------------------------------------------------------- CPU
-
-
-def _stat(pid: int) -> tuple[int, str, float] | None:
-    """(ppid, comm, CPU seconds) of a live process."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes().decode("ascii", "replace")
-    except OSError:
-        return None
-    lparen, rparen = raw.find("("), raw.rfind(")")
-    f = raw[rparen + 2 :].split()
-    return int(f[1]), raw[lparen + 1 : rparen], (int(f[11]) + int(f[12])) / CLK_TCK
-
-
-def _all() -> dict[int, tuple[int, str, float]]:
-    out = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            stat = _stat(int(name))
-            if stat is not None:
-                out[int(name)] = stat
-    return out
-
-
-def _machine_busy() -> float:
-    with open("/proc/stat") as fh:
-        ticks = [int(v) for v in fh.readline().split()[1:]]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    return (sum(ticks) - idle - sum(ticks[8:10])) / CLK_TCK
 
 
 @dataclass
@@ -112,26 +83,22 @@ class Cpu:
 
 
 def cpu_sample(server_pid: int, broker_pids: list[int]) -> Cpu:
-    stats = _all()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    server, todo = 0.0, [server_pid]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            server += stats[pid][2]
-            todo.extend(children.get(pid, ()))
-    broker = sum(stats[p][2] for p in broker_pids if p in stats)
+    stats = common.all_stats()
+    server = sum(stats[pid].cpu for pid in common.process_tree(stats, server_pid))
+    broker = sum(stats[p].cpu for p in broker_pids if p in stats)
     times = os.times()
-    return Cpu(server, broker, times.user + times.system, _machine_busy(), time.monotonic())
+    return Cpu(
+        server, broker, times.user + times.system, common.machine_busy_seconds(), time.monotonic()
+    )
 
 
 def broker_pids(exclude: set[int]) -> list[int]:
     """mosquitto processes other than `exclude` (we cannot always tell which one listens
     on the port; on this machine there is one shared broker)."""
     return [
-        pid for pid, (_, comm, _) in _all().items() if comm == "mosquitto" and pid not in exclude
+        pid
+        for pid, stat in common.all_stats().items()
+        if stat.comm == "mosquitto" and pid not in exclude
     ]
 
 
@@ -140,7 +107,7 @@ class PrivateBroker:
     true`; mosquitto's default is false, which adds ~40 ms Nagle/delayed-ACK stalls)."""
 
     def __init__(self, workdir: Path, nodelay: bool) -> None:
-        self.port = free_port()
+        self.port = common.free_port()
         config = workdir / "mosquitto.conf"
         config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
@@ -166,69 +133,6 @@ class PrivateBroker:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
-
-
-def wait_for_quiet(max_wait: float, threshold: float) -> float:
-    deadline = time.monotonic() + max_wait
-    while True:
-        t0, b0 = time.monotonic(), _machine_busy()
-        time.sleep(1.0)
-        load = (_machine_busy() - b0) / (time.monotonic() - t0)
-        if load < threshold or time.monotonic() >= deadline:
-            return load
-
-
-# ------------------------------------------------------------------------ server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, broker_url: str, workdir: Path) -> None:
-        self.cse_id = f"id-bench{uuid.uuid4().hex[:8]}"
-        self.port = free_port()
-        self.workdir = workdir
-        self.log_path = workdir / "cse.log"
-        self.cmd = [
-            sys.executable, "-m", "cse", "serve",
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--db", f"sqlite+aiosqlite:///{workdir / 'cse.db'}",
-            "--cse-id", self.cse_id,
-            "--cse-rn", CSE_RN,
-            "--admin-originator", ADMIN,
-            "--workers", "1",
-            "--log-level", "warning",
-            "--mqtt", broker_url,
-        ]  # fmt: skip
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCSE_")}
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-
-    def log_tail(self, limit: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
 
 
 # ------------------------------------------------------------------------ client
@@ -756,17 +660,25 @@ def main() -> int:
     if args.private_broker:
         private = PrivateBroker(workdir, args.private_broker == "nodelay")
         port = private.port
-    server = Server(f"mqtt://{host}:{port}", workdir)
+    cse_id, cse_port = f"id-bench{uuid.uuid4().hex[:8]}", common.free_port()
+    server = common.ServerProcess(
+        common.serve_command(
+            cse_port, f"sqlite+aiosqlite:///{workdir / 'cse.db'}", "--mqtt", f"mqtt://{host}:{port}",
+            cse_id=cse_id,
+        ),
+        workdir / "cse.log",
+        ready=lambda: common.cse_answers(cse_port),
+    )  # fmt: skip
     conns: list[Conn] = []
     results: list[Result] = []
     try:
         server.start()
         # Ready when a CSEBase retrieve over MQTT is answered.
-        probe = make_conn(host, port, server.cse_id)
+        probe = make_conn(host, port, cse_id)
         conns.append(probe)
         deadline = time.monotonic() + 90
         while True:
-            if server.proc.poll() is not None:
+            if server.exited():
                 raise BenchError(f"server exited:\n{server.log_tail()}")
             try:
                 probe.call("req", ADMIN, {
@@ -784,12 +696,12 @@ def main() -> int:
             single.paths[originator] = register(single, originator)
         sixteen = []
         for originator in many:
-            conn = make_conn(host, port, server.cse_id)
+            conn = make_conn(host, port, cse_id)
             conn.paths[originator] = single.paths[originator]
             conns.append(conn)
             sixteen.append(conn)
         brokers = [private.proc.pid] if private else broker_pids(exclude=set())
-        pid = server.proc.pid
+        pid = server.pid
 
         phases = [
             ("create cin c1", [(single, [one], 1)]),
@@ -802,10 +714,10 @@ def main() -> int:
             phases = [(n, p) for n, p in phases if PHASE_KEYS[n] in wanted]
         kind = f"private mosquitto ({args.private_broker})" if private else "shared broker"
         kind = f"{args.client} clients, {kind}"
-        print(f"citycse MQTT bench: cse-id {server.cse_id}, {kind} {host}:{port}, "
+        print(f"citycse MQTT bench: cse-id {cse_id}, {kind} {host}:{port}, "
               f"{args.duration:g} s phases, load average {load_average()}")  # fmt: skip
         for name, plan in phases:
-            quiet = wait_for_quiet(args.quiet_wait, OTHER_LOAD_WARN)
+            quiet = common.wait_for_quiet(args.quiet_wait, OTHER_LOAD_WARN)
             result = run_phase(name, plan, args.duration, args.warmup, pid, brokers)
             result.load_before = f"{load_average()} (busy {quiet:.2f} cores before)"
             results.append(result)
@@ -826,7 +738,7 @@ def main() -> int:
         server.stop()
         # Remove the CSE's persistent session from the broker.
         cleaner = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"C::{server.cse_id}",
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"C::{cse_id}",
             protocol=mqtt.MQTTv5,
         )  # fmt: skip
         try:
@@ -837,9 +749,7 @@ def main() -> int:
             cleaner.loop_stop()
         except OSError:
             pass
-        lock = (
-            Path(tempfile.gettempdir()) / "citycse-mqtt" / f"{server.cse_id}-{server.port}-0.lock"
-        )
+        lock = Path(tempfile.gettempdir()) / "citycse-mqtt" / f"{cse_id}-{cse_port}-0.lock"
         lock.unlink(missing_ok=True)
         if private is not None:
             private.stop()

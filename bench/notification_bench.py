@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,8 +42,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from bench.common import HOST, ServerProcess, cse_answers, free_port, serve_command  # noqa: E402
+
 LUA_SCRIPT = HERE / "onem2m.lua"
-HOST = "127.0.0.1"
 CSE_RN = "cse-in"
 ADMIN = "CAdmin"
 AE_ORIGIN = "Cntfbench"
@@ -60,12 +62,6 @@ TARGETS = {
 
 def now_ns() -> int:
     return time.monotonic_ns()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def load_average() -> float:
@@ -239,7 +235,7 @@ class Processes:
     workdir: Path
     cse_port: int = field(default_factory=free_port)
     receiver_port: int = field(default_factory=free_port)
-    cse: subprocess.Popen | None = None
+    cse: ServerProcess | None = None
     receiver: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -251,65 +247,27 @@ class Processes:
         assert self.receiver.stdout is not None
         if self.receiver.stdout.readline().strip() != b"READY":
             raise RuntimeError("the receiver did not start")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCSE_")}
-        log = (self.workdir / "cse.log").open("wb")
-        self.cse = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cse",
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(self.cse_port),
-                "--db",
-                f"sqlite+aiosqlite:///{self.workdir / 'cse.db'}",
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "--admin-originator",
-                ADMIN,
-                "--cse-rn",
-                CSE_RN,
-                "--cse-id",
-                "id-in",
-            ],  # fmt: skip
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
+        db_url = f"sqlite+aiosqlite:///{self.workdir / 'cse.db'}"
+        self.cse = ServerProcess(
+            serve_command(self.cse_port, db_url),
+            self.workdir / "cse.log",
+            ready=lambda: cse_answers(self.cse_port),
         )
-        log.close()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.cse.poll() is not None:
-                raise RuntimeError(f"citycse exited:\n{self.log_tail()}")
-            try:
-                with socket.create_connection((HOST, self.cse_port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"citycse did not start:\n{self.log_tail()}")
+        self.cse.start()
 
     def log_tail(self) -> str:
-        try:
-            return (self.workdir / "cse.log").read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
+        return self.cse.log_tail() if self.cse is not None else ""
 
     def stop(self) -> None:
-        for proc in (self.cse, self.receiver):
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGINT if proc is self.cse else signal.SIGTERM)
+        if self.cse is not None:
+            self.cse.stop(timeout=20)
+        if self.receiver is not None and self.receiver.poll() is None:
+            self.receiver.terminate()
             try:
-                proc.wait(timeout=20)
+                self.receiver.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                os.killpg(self.receiver.pid, signal.SIGKILL)
+                self.receiver.wait(timeout=10)
 
 
 # =========================================================================== phases

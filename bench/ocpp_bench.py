@@ -36,8 +36,6 @@ import os
 import random
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,8 +58,9 @@ from ocpp.routing import on  # noqa: E402
 from ocpp.v16 import ChargePoint, call_result  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-HOST = "127.0.0.1"  # the benchmark only ever targets loopback
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from bench import common  # noqa: E402
+from bench.common import HOST, BenchError, process_cpu_seconds  # noqa: E402
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 ADMIN = "CAdmin"
 OCPP_PATH = "/ocpp"
@@ -75,41 +74,12 @@ RESPONSE_TIMEOUT = 30.0
 CONNECTS_IN_FLIGHT = 50  # handshakes + boot + start at once per load process
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 # --------------------------------------------------------------------- process figures
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a live process (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        raise BenchError(f"process {pid} is gone")
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def process_rss_bytes(pid: int) -> int:
-    fields = _stat_fields(pid)
-    return int(fields[21]) * PAGE if fields is not None else 0
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
-    with open("/proc/stat") as fh:
-        values = [int(v) for v in fh.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / CLK_TCK
+    stat = common.read_stat(pid)
+    return stat.rss_pages * PAGE if stat is not None else 0
 
 
 def load_average() -> float:
@@ -124,82 +94,13 @@ def raise_open_files_limit(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 # ----------------------------------------------------------------------------- servers
 
 
-class ServerProcess:
-    """A central system under test in its own process group: citycse or the bare one."""
-
-    def __init__(self, command: list[str], ocpp_port: int, log_path: Path) -> None:
-        self.command = command
-        self.ocpp_port = ocpp_port
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, timeout: float = 90.0) -> None:
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.command,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if port_open(self.ocpp_port):
-                return
-            time.sleep(0.2)
-        raise BenchError(f"server not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-
-
 def citycse_command(db_url: str, http_port: int, ocpp_port: int, log_level: str) -> list[str]:
-    return [
-        sys.executable, "-m", "cse", "serve",
-        "--host", HOST, "--port", str(http_port), "--db", db_url,
-        "--admin-originator", ADMIN, "--workers", "1", "--log-level", log_level,
-        "--ocpp-port", str(ocpp_port), "--ocpp-host", HOST,
-    ]  # fmt: skip
+    return common.serve_command(
+        http_port, db_url, "--ocpp-port", str(ocpp_port), "--ocpp-host", HOST, log_level=log_level
+    )
 
 
 def bare_command(ocpp_port: int, speedups: bool) -> list[str]:
@@ -623,15 +524,15 @@ class LoadFleet:
 
 
 def measure_phase(
-    fleet: LoadFleet, server: ServerProcess, phase: Phase, base: dict[str, Any]
+    fleet: LoadFleet, server: common.ServerProcess, phase: Phase, base: dict[str, Any]
 ) -> PhaseResult:
     loadavg = load_average()
     start_at = time.time() + 1.0
     time.sleep(max(0.0, start_at - time.time()))
-    cpu0, busy0, wall0 = process_cpu_seconds(server.pid), machine_busy_seconds(), time.time()
+    cpu0, busy0, wall0 = process_cpu_seconds(server.pid), common.machine_busy_seconds(), time.time()
     load0 = fleet.cpu_seconds()
     replies = fleet.run(phase, start_at)
-    cpu1, busy1, wall1 = process_cpu_seconds(server.pid), machine_busy_seconds(), time.time()
+    cpu1, busy1, wall1 = process_cpu_seconds(server.pid), common.machine_busy_seconds(), time.time()
     load_cpu = fleet.cpu_seconds() - load0
     latencies: list[float] = []
     for reply in replies:
@@ -712,17 +613,17 @@ def idle_cores(pid: int, seconds: float) -> float:
 def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
     """One fresh server and database, N chargers, every requested phase."""
     workdir = Path(tempfile.mkdtemp(prefix="ocppbench-"))
-    ocpp_port, http_port = free_port(), free_port()
+    ocpp_port, http_port = common.free_port(), common.free_port()
     db = Database(args.db, workdir)
     target = ("bare+su" if args.bare_speedups else "bare") if args.bare else "citycse"
     if args.bare:
-        server = ServerProcess(
-            bare_command(ocpp_port, args.bare_speedups), ocpp_port, workdir / "server.log"
-        )
+        command = bare_command(ocpp_port, args.bare_speedups)
     else:
         db.create()
         command = citycse_command(db.url, http_port, ocpp_port, args.log_level)
-        server = ServerProcess(command, ocpp_port, workdir / "server.log")
+    server = common.ServerProcess(
+        command, workdir / "server.log", ready=lambda: common.port_open(ocpp_port)
+    )
     procs = args.procs or max(1, math.ceil(count / 1250))
     fleet: LoadFleet | None = None
     results: list[PhaseResult] = []
