@@ -54,6 +54,13 @@ class Reply:
         items = self.resource(root).get(child_root, [])
         return sorted(items, key=lambda r: (r.get("st") or 0, r.get("ct") or ""))
 
+    @classmethod
+    def received(cls, rsc: Any, pc: Any) -> Reply:
+        """The reply as a binding carried it: a status that is not a number counts as 5000
+        (internal server error)."""
+        text = str(rsc) if isinstance(rsc, int | str) else ""
+        return cls(int(text) if text.isdigit() else 5000, pc)
+
     def expect(self, what: str, *codes: int) -> Reply:
         if self.rsc not in codes:
             raise CSEError(what, self)
@@ -175,6 +182,5 @@ class HttpClient(CSEClient):
         response = await self.http.request(
             method, "/" + to.lstrip("/"), params=params, content=content, headers=headers
         )
-        rsc = response.headers.get("X-M2M-RSC", "")
         body = response.json() if response.content else None
-        return Reply(int(rsc) if rsc.isdigit() else 5000, body)
+        return Reply.received(response.headers.get("X-M2M-RSC"), body)

@@ -8,9 +8,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from ocpp_adapter.arguments import non_negative_decimal
 from ocpp_adapter.cse_client import CSEClient, CSEError, HttpClient
 from ocpp_adapter.devices import valid_label_value
 from ocpp_adapter.simulators import (
@@ -42,14 +43,9 @@ def _time(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
 
 
-def _number(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"not a non-negative number: {text!r}")
-    return value
+def _window(start: str, end: str, value: str) -> tuple[float, float, Decimal]:
+    """An overload or surge window from the command line: two times and a number."""
+    return _time(start), _time(end), non_negative_decimal(value)
 
 
 async def _device_client(args: argparse.Namespace, originator: str) -> CSEClient:
@@ -180,8 +176,8 @@ def add_device_commands(commands: argparse._SubParsersAction, common: Callable) 
 
 async def _parsed_grid(args: argparse.Namespace) -> None:
     try:
-        args.overload = [(_time(s), _time(e), _number(v)) for s, e, v in args.overload or []]
-        args.surge = [(_time(s), _time(e), _number(v)) for s, e, v in args.surge or []]
+        args.overload = [_window(*window) for window in args.overload or []]
+        args.surge = [_window(*window) for window in args.surge or []]
     except argparse.ArgumentTypeError as exc:
         raise ValueError(str(exc)) from None
     await sim_grid(args)

@@ -11,12 +11,13 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from ocpp_adapter import wallet
+from ocpp_adapter.arguments import non_negative_decimal
 from ocpp_adapter.billing import money
 from ocpp_adapter.cse_client import CSEClient, CSEError, HttpClient
 from ocpp_adapter.device_commands import add_device_commands
@@ -50,13 +51,7 @@ class CommandError(Exception):
 
 
 def _amount(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a decimal amount: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"amount must be a non-negative number: {text!r}")
-    return money(value)
+    return money(non_negative_decimal(text, "decimal amount"))
 
 
 def _tag(text: str) -> str:
@@ -173,14 +168,19 @@ async def chargers_list(client: CSEClient, args: argparse.Namespace) -> Any:
     return sorted(chargers, key=lambda c: c["chargePointId"])
 
 
+async def _charger_labels(client: CSEClient, admin: str, cp_id: str) -> tuple[str, list[str]]:
+    """The path of a charger's AE and its labels."""
+    path = charger_path(cp_id)
+    reply = await client.retrieve(path, admin)
+    if reply.rsc == 4004:
+        raise CommandError(f"no charger {cp_id} (it registers on its first boot)")
+    return path, reply.expect(f"reading {path}", 2000).resource("m2m:ae").get("lbl", [])
+
+
 async def chargers_assign(client: CSEClient, args: argparse.Namespace) -> Any:
     """Put a charger in a site and a feeder: the `site:`/`feeder:` labels of its AE."""
     admin = _admin(args)
-    path = charger_path(args.charge_point_id)
-    reply = await client.retrieve(path, admin)
-    if reply.rsc == 4004:
-        raise CommandError(f"no charger {args.charge_point_id} (it registers on its first boot)")
-    labels = reply.expect(f"reading {path}", 2000).resource("m2m:ae").get("lbl", [])
+    path, labels = await _charger_labels(client, admin, args.charge_point_id)
     for prefix, value in (("site:", args.site), ("feeder:", args.feeder)):
         if value is None:
             continue
@@ -208,15 +208,8 @@ async def chargers_password(client: CSEClient, args: argparse.Namespace) -> Any:
 async def chargers_lenient(client: CSEClient, args: argparse.Namespace) -> Any:
     """Mark a charger lenient (label on its AE): takes effect on its next connection."""
     admin = _admin(args)
-    path = charger_path(args.charge_point_id)
-    reply = await client.retrieve(path, admin)
-    if reply.rsc == 4004:
-        raise CommandError(f"no charger {args.charge_point_id} (it registers on its first boot)")
-    labels = [
-        label
-        for label in reply.expect("reading the charger", 2000).resource("m2m:ae").get("lbl", [])
-        if label != LENIENT_LABEL
-    ]
+    path, labels = await _charger_labels(client, admin, args.charge_point_id)
+    labels = [label for label in labels if label != LENIENT_LABEL]
     if args.on:
         labels.append(LENIENT_LABEL)
     reply = await client.update(path, admin, "m2m:ae", {"lbl": labels})

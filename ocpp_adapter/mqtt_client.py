@@ -113,6 +113,4 @@ class MqttClient(CSEClient):
             response = await asyncio.wait_for(future, self.timeout)
         finally:
             self._waiting.pop(rqi, None)
-        rsc = response.get("rsc")
-        return Reply(int(rsc) if isinstance(rsc, int | str) and str(rsc).isdigit() else 5000,
-                     response.get("pc"))  # fmt: skip
+        return Reply.received(response.get("rsc"), response.get("pc"))
