@@ -177,7 +177,7 @@ class Bench:
         self.server = ServerProcess(
             serve_command(
                 self.port, f"sqlite+aiosqlite:///{self.workdir / 'cse.db'}",
-                "--ocpp-port", str(self.ocpp_port),
+                "--ocpp-port", str(self.ocpp_port), "--ocpp-unknown-chargers", "accept",
             ),
             self.workdir / "cse.log",
             ready=lambda: cse_answers(self.port),
