@@ -133,7 +133,11 @@ class OcppAdapter:
             WalletLocks(),
         )
         self.commands = CommandService(
-            self.client, self.chargers, self.connections, self.config.command_max_age
+            self.client,
+            self.chargers,
+            self.connections,
+            self.config.command_max_age,
+            self.sessions,
         )
         self.commands.start()
         self._server = await serve(
