@@ -172,7 +172,7 @@ class CommandService:
                     cp_id, connection, action, request
                 )
                 if (sent_action, sent_request) != (action, request):
-                    record["sent"] = {"action": sent_action, "request": sent_request}
+                    record["sent"] = {"action": sent_action, "request": _json_safe(sent_request)}
                 answer = await connection.send_call(sent_action, sent_request)
                 record.update(status="answered", response=_json_safe(answer))
             except CommandRejected as exc:
