@@ -62,6 +62,8 @@ def utc_now() -> str:
 class CentralSystemChargePoint(ChargePoint):
     """The central system's side of one charger connection."""
 
+    subprotocol = SUBPROTOCOL
+
     def __init__(
         self,
         cp_id: str,

@@ -5,6 +5,7 @@ shows which charger said what, and the charger's own policy governs who may read
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -49,6 +50,7 @@ class Chargers:
         self.tree = tree
         self.unknown_policy = unknown_policy
         self._ready: set[str] = set()
+        self._readying: dict[str, asyncio.Future[bool]] = {}
 
     async def password_record(self, cp_id: str) -> dict | None:
         cin = await latest(self.client, f"{CREDENTIALS}/{cp_id}", EVCS_AEI)
@@ -76,9 +78,19 @@ class Chargers:
         return LENIENT_LABEL in (reply.pc.get("m2m:ae", {}).get("lbl") or [])
 
     async def ready(self, cp_id: str) -> bool:
-        """Whether the charger's containers exist (created when policy allows)."""
+        """Whether the charger's containers exist (created when policy allows). Calls that
+        come while the first is still at work (the connection record and the boot of a
+        charger that just connected) wait for it instead of making them again."""
         if cp_id in self._ready:
             return True
+        pending = self._readying.get(cp_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._make_ready(cp_id))
+            self._readying[cp_id] = pending
+            pending.add_done_callback(lambda _: self._readying.pop(cp_id, None))
+        return await asyncio.shield(pending)
+
+    async def _make_ready(self, cp_id: str) -> bool:
         if self.unknown_policy != "accept" and not await self.known(cp_id):
             return False
         await ensure_charger(self.client, cp_id, self.tree)

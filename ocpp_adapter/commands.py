@@ -41,6 +41,7 @@ from cse.timestamps import parse_timestamp, to_timestamp
 from ocpp_adapter.calls import CommandRejected
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.cse_client import CSEClient
+from ocpp_adapter.translation import for_v201
 from ocpp_adapter.tree import (
     EVCS_AEI,
     POLLING_CHANNEL,
@@ -57,12 +58,21 @@ POLL_OK, POLL_TIMEOUT = 2000, 4008
 RETRY_SECONDS = 1.0
 COMMANDS_CONTAINER = "commands"
 CATCH_UP_SECONDS = 3600.0
+V201_SUBPROTOCOL = "ocpp2.0.1"
 
 
 class ChargerConnection(Protocol):
     """What a charge point object of any OCPP version offers the command service."""
 
+    subprotocol: str
+
     async def send_call(self, action: str, payload: dict) -> dict: ...
+
+
+class StationTransactions(Protocol):
+    """Where the command service finds a 2.0.1 charger's own transaction ids."""
+
+    async def station_transaction_id(self, cp_id: str, transaction_id: int) -> str | None: ...
 
 
 def _json_safe(value: Any) -> Any:
@@ -118,10 +128,12 @@ class CommandService:
         chargers: Chargers,
         connections: Mapping[str, ChargerConnection],
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
+        sessions: StationTransactions | None = None,
     ) -> None:
         self.client = client
         self.chargers = chargers
         self.connections = connections
+        self.sessions = sessions
         self.max_age = max_age
         self._watcher: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -156,7 +168,12 @@ class CommandService:
             record.update(status="offline", error=f"charge point {cp_id} is not connected")
         else:
             try:
-                answer = await connection.send_call(action, request)
+                sent_action, sent_request = await self._for_charger(
+                    cp_id, connection, action, request
+                )
+                if (sent_action, sent_request) != (action, request):
+                    record["sent"] = {"action": sent_action, "request": _json_safe(sent_request)}
+                answer = await connection.send_call(sent_action, sent_request)
                 record.update(status="answered", response=_json_safe(answer))
             except CommandRejected as exc:
                 record.update(status="rejected", error=str(exc))
@@ -166,6 +183,20 @@ class CommandService:
                 record.update(status="failed", error=_error_text(exc))
         await self.record(cp_id, record)
         return record
+
+    async def _for_charger(
+        self, cp_id: str, connection: ChargerConnection, action: str, request: dict
+    ) -> tuple[str, dict]:
+        """The call to send: the command itself, or for a 2.0.1 charger its 2.0.1 call."""
+        if connection.subprotocol != V201_SUBPROTOCOL:
+            return action, request
+
+        async def station_transaction(transaction_id: int) -> str | None:
+            if self.sessions is None:
+                return None
+            return await self.sessions.station_transaction_id(cp_id, transaction_id)
+
+        return await for_v201(action, request, station_transaction)
 
     async def record(self, cp_id: str, record: dict) -> None:
         log.info(

@@ -28,6 +28,7 @@ from ocpp_adapter.central_system import SUBPROTOCOL, CentralSystemChargePoint
 from ocpp_adapter.central_system_v201 import CentralSystemChargePointV201
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.commands import DEFAULT_MAX_AGE_SECONDS, CommandService
+from ocpp_adapter.connection_log import ConnectionLog
 from ocpp_adapter.cse_client import CSEClient
 from ocpp_adapter.interlocks import InterlockService
 from ocpp_adapter.passwords import basic_credentials
@@ -115,6 +116,7 @@ class OcppAdapter:
         self.sessions: SessionService | None = None
         self.commands: CommandService | None = None
         self.interlocks: InterlockService | None = None
+        self.connection_log: ConnectionLog | None = None
 
     @property
     def port(self) -> int:
@@ -133,9 +135,15 @@ class OcppAdapter:
             WalletLocks(),
         )
         self.commands = CommandService(
-            self.client, self.chargers, self.connections, self.config.command_max_age
+            self.client,
+            self.chargers,
+            self.connections,
+            self.config.command_max_age,
+            self.sessions,
         )
         self.commands.start()
+        self.connection_log = ConnectionLog(self.chargers)
+        await self.connection_log.close_stale(lambda cp_id: cp_id in self.connections)
         self._server = await serve(
             self._connected,
             self.config.host,
@@ -173,6 +181,8 @@ class OcppAdapter:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self.connection_log is not None:
+            await self.connection_log.drain()
         if self.commands is not None:
             await self.commands.stop()
         for cp in list(self.connections.values()):
@@ -233,6 +243,8 @@ class OcppAdapter:
             asyncio.get_running_loop().create_task(stale._connection.close(1001, "replaced"))
         log.info("event=connected cp=%s remote=%s subprotocol=%s", cp_id,
                  connection.remote_address, connection.subprotocol)  # fmt: skip
+        assert self.connection_log is not None
+        self.connection_log.connected(cp_id, cp.subprotocol, connection.remote_address)
         cp.spawn(self._catch_up(cp_id))
         if self.interlocks is not None:
             self.interlocks.charger_connected(cp_id)
@@ -243,6 +255,9 @@ class OcppAdapter:
         finally:
             if self.connections.get(cp_id) is cp:
                 del self.connections[cp_id]
+                self.connection_log.disconnected(
+                    cp_id, cp.subprotocol, connection.close_code, connection.close_reason
+                )
             await cp.close_tasks()
 
     async def _catch_up(self, cp_id: str) -> None:

@@ -373,6 +373,13 @@ class SessionService:
             self._keys[key] = transaction_id
         return await self._load(transaction_id)
 
+    async def station_transaction_id(self, cp_id: str, transaction_id: int) -> str | None:
+        """The charger's own id of one of its sessions (OCPP 2.0.1), or None."""
+        session = await self._load(transaction_id)
+        if session is None or session.cp_id != cp_id:
+            return None
+        return session.station_transaction_id
+
     # -- MeterValues --------------------------------------------------------------------
 
     async def _load(self, transaction_id: int) -> Session | None:

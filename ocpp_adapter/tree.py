@@ -17,6 +17,7 @@
                                  (+ lbl ocpp:lenient: schema violations tolerated)
       acp                        ACP: admin, Cevcs and the charger itself
       info, status, meter, transactions, results, violations      CNTs
+      connection                 CNT  CIN per connect / disconnect (`connection_log`)
       commands                   CNT; SUB `evcs` tells Cevcs about each new command CIN
 
 Every create here accepts "already there" (4105, or 4117 for an AE), so setup can run
@@ -70,6 +71,7 @@ CHARGER_CONTAINERS = {
     "commands": {"mni": 10000},
     "results": {"mni": 10000},
     "violations": {"mni": 1000},
+    "connection": {"mni": 1000},
 }
 
 CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._~-]{1,48}")

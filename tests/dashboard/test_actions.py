@@ -11,6 +11,7 @@ from playwright.async_api import expect
 
 from tests.dashboard.actions_support import wait_for_command
 from tests.dashboard.conftest import open_dashboard
+from tests.ocpp_adapter.test_v201 import ocpp_base, session_start, station
 from tests.support.chargers import simulated_charger
 
 TIMEOUT_MS = 15_000
@@ -189,4 +190,28 @@ async def test_users_and_chargers_made_elsewhere_appear_and_go_live(city, browse
     reply = city.admin().delete("cse-in/cp-GONE")
     assert reply.status == 200, reply
     await expect(page.locator('tr[data-cp="GONE"]')).to_have_count(0, timeout=TIMEOUT_MS)
+    assert page.errors == []
+
+
+async def test_stop_and_set_unavailable_from_the_page_reach_a_2_0_1_charger(city, browser):
+    page = await open_dashboard(browser, city)
+    async with station(ocpp_base(city), "V201") as cp:
+        await cp.boot()
+        await session_start(cp, "CARD1", "station-tx-9")
+        row = page.locator('tr[data-cp="V201"]')
+        stop = row.get_by_role("button", name="Stop session")
+        await expect(stop).to_be_visible(timeout=TIMEOUT_MS)
+        await stop.click()
+        assert await asyncio.wait_for(cp.received.get(), 15) == (
+            "RequestStopTransaction", {"transaction_id": "station-tx-9"},
+        )  # fmt: skip
+        await expect(page.locator("#notices li").first).to_contain_text(
+            "RemoteStopTransaction on V201: answered", timeout=TIMEOUT_MS
+        )
+        await row.get_by_role("button", name="Set unavailable").click()
+        assert await asyncio.wait_for(cp.received.get(), 15) == (
+            "ChangeAvailability", {"operational_status": "Inoperative"},
+        )  # fmt: skip
+        cin = await wait_for_command(city, "V201", "ChangeAvailability")
+        assert cin["con"]["request"] == {"connectorId": 0, "type": "Inoperative"}
     assert page.errors == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import expect
@@ -86,3 +87,18 @@ async def test_cost_so_far_follows_the_surge_window(city, browser):
     record = city.cli_json("users", "show", "CARD1")["transactions"][-1]
     assert record["cost"] == "0.45"
     assert page.errors == []
+
+
+async def test_connection_state_follows_the_chargers_socket(city, browser):
+    page = await open_dashboard(browser, city)
+    async with simulated_charger(city, "LINK") as cp:
+        await cp.boot()
+        badge = page.locator('tr[data-cp="LINK"] .conn .badge')
+        await expect(badge).to_have_text("connected", timeout=TIMEOUT_MS)
+        await expect(badge).to_have_attribute("title", re.compile(r"^ocpp1\.6, since "))
+    await expect(badge).to_have_text("disconnected", timeout=TIMEOUT_MS)
+    await expect(badge).to_have_attribute("title", re.compile(r"closed normally, 1000"))
+
+    reloaded = await open_dashboard(browser, city)  # read back from the tree at load
+    await expect(reloaded.locator('tr[data-cp="LINK"] .conn .badge')).to_have_text("disconnected")
+    assert page.errors == [] and reloaded.errors == []

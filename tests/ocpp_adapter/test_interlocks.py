@@ -17,8 +17,17 @@ from typing import Any
 import pytest
 from ocpp.routing import on
 from ocpp.v16 import call_result
+from ocpp.v201 import call as call_v201
 
 from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.test_v201 import (
+    StationV201,
+    card,
+    ocpp_base,
+    session_end,
+    session_start,
+    station,
+)
 from tests.support.chargers import SimulatedCharger, charge_point, now_iso, simulated_charger
 from tests.support.server import clean_env
 
@@ -83,7 +92,9 @@ def cse(request: pytest.FixtureRequest) -> Any:
     shutdown_ocpp(cse)
 
 
-async def boot_in(cse: OcppCSE, cp: SimulatedCharger, site: str, feeder: str | None = None) -> None:
+async def boot_in(
+    cse: OcppCSE, cp: SimulatedCharger | StationV201, site: str, feeder: str | None = None
+) -> None:
     assert await cp.boot() == "Accepted"
     args = ["chargers", "assign", cp.id, "--site", site]
     if feeder:
@@ -327,3 +338,71 @@ async def test_feeder_surge_windows_survive_a_restart(cse: OcppCSE) -> None:
         tx, _ = await cp.start_session("CARDU", 0, at=start)
         await cp.stop_session(tx, 10000, at=end)
     assert await asyncio.to_thread(balance, cse, "CARDU") == Decimal("44.00")  # 1.50 + 4.50
+
+
+# -- OCPP 2.0.1 chargers: the same interlocks, in 2.0.1 calls ---------------------------------
+
+
+async def authorize_v201(cp: StationV201, id_tag: str) -> str:
+    result = await cp.send(call_v201.Authorize(id_token=card(id_tag)))
+    return result.id_token_info["status"]
+
+
+async def test_fire_alarm_stops_and_locks_a_2_0_1_charger_like_a_1_6_one(cse: OcppCSE) -> None:
+    cse.cli("users", "add", "--id-tag", "CARDV", "--balance", "50.00", "--budget", "20.00")
+    async with station(ocpp_base(cse), "iv1") as v1, simulated_charger(cse, "iv2") as v2:
+        await boot_in(cse, v1, "V")
+        await boot_in(cse, v2, "V")
+        await session_start(v1, "CARDV", "station-tx-1")
+        await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "V", "--state", "active")
+
+        assert await next_item(v1.received) == (
+            "RequestStopTransaction", {"transaction_id": "station-tx-1"},
+        )  # fmt: skip
+        assert await next_item(v1.received) == (
+            "ChangeAvailability", {"operational_status": "Inoperative"},
+        )  # fmt: skip
+        assert await next_item(v2.availability) == (0, "Inoperative")  # the 1.6 charger of the site
+        assert await authorize_v201(v1, "CARDV") == "Blocked"
+
+        # The stopped session settles with its refund: 2 kWh at 0.30 of a 20.00 hold.
+        await session_end(v1, "station-tx-1", 10, "3000")
+        assert await asyncio.to_thread(balance, cse, "CARDV") == Decimal("49.40")
+
+        locks = await eventually(lambda: actions(cse, "fire-alarm-lock"))
+        outcome = locks[-1]["chargers"]["iv1"]
+        assert outcome["remoteStops"][0]["response"] == {"status": "Accepted"}
+        assert outcome["availability"]["response"] == {"status": "Scheduled"}
+
+        await asyncio.to_thread(sim, cse, "fire-alarm", "--site", "V", "--state", "clear")
+        assert await next_item(v1.received) == (
+            "ChangeAvailability", {"operational_status": "Operative"},
+        )  # fmt: skip
+        assert await authorize_v201(v1, "CARDV") == "Accepted"
+        assert v1.received.empty()
+
+
+async def test_overload_window_limits_a_2_0_1_charger_with_policy_limit() -> None:
+    cse = launch_ocpp("sqlite", extra=["--ocpp-overload-policy", "limit"])
+    try:
+        async with station(ocpp_base(cse), "iw1") as w1:
+            await boot_in(cse, w1, "S", feeder="W")
+            await asyncio.to_thread(
+                sim, cse, "grid", "--feeder", "W", "--overload", at(-1), at(6), "7400"
+            )
+            action, request = await next_item(w1.received)
+            assert (action, request["evse_id"]) == ("SetChargingProfile", 0)
+            profile = request["charging_profile"]
+            assert profile["charging_profile_purpose"] == "TxDefaultProfile"
+            schedule = profile["charging_schedule"][0]
+            assert schedule["charging_rate_unit"] == "W"
+            assert schedule["charging_schedule_period"][0]["limit"] == 7400
+            assert await next_item(w1.received, timeout=15) == (
+                "ClearChargingProfile", {"charging_profile_id": profile["id"]},
+            )  # fmt: skip
+        limits = await eventually(lambda: actions(cse, "overload-limit"))
+        assert limits[-1]["chargers"]["iw1"]["profile"]["response"] == {"status": "Accepted"}
+        clears = await eventually(lambda: actions(cse, "overload-clear"))
+        assert clears[-1]["chargers"]["iw1"]["profile"]["status"] == "answered"
+    finally:
+        shutdown_ocpp(cse)

@@ -30,6 +30,7 @@ from tests.ocpp_adapter.test_central_system import (
     retrieve,
     tag,
 )
+from tests.ocpp_adapter.test_commands import command, result_of
 from tests.support.chargers import basic_auth, listening
 from tests.support.client import unique
 
@@ -768,3 +769,72 @@ async def test_send_call_times_out_and_the_connection_goes_on(ocpp_cse: OcppCSE)
                 await central.send_call("ClearCache", {})
             await asyncio.sleep(2)  # the late answer arrives and is dropped
             assert await central.send_call("Reset", {"type": "Immediate"}) == {"status": "Accepted"}
+
+
+# -- the project's command vocabulary (OCPP 1.6 names) for a 2.0.1 charger ------------------
+
+
+async def command_result(cse: OcppCSE, cp_id: str, action: str, request: dict) -> dict:
+    ri = await command(cse, cp_id, {"action": action, "request": request, "reason": "test"})
+    return (await result_of(cse, cp_id, ri))["con"]
+
+
+async def test_commands_in_1_6_terms_reach_a_2_0_1_charger_translated(fresh_ocpp_cse: OcppCSE):
+    """On a CSE of its own: an adapter of an earlier test in this module may still hold a
+    long poll of the polling channel, which would take one of these commands."""
+    ocpp_cse = fresh_ocpp_cse
+    id_tag, cp_id, tx = tag(), cp_name(), unique("tx")
+    add_user(ocpp_cse, id_tag, "50.00")
+    async with station(ocpp_base(ocpp_cse), cp_id) as cp:
+        await cp.boot()
+        await session_start(cp, id_tag, tx)
+        session = instances(ocpp_cse, "cse-in/evcs/sessions", lbl=f"idTag:{id_tag}")[0]["con"]
+        csms_tx = session["transactionId"]
+
+        stop = await command_result(
+            ocpp_cse, cp_id, "RemoteStopTransaction", {"transactionId": csms_tx}
+        )
+        assert await asyncio.wait_for(cp.received.get(), 10) == (
+            "RequestStopTransaction", {"transaction_id": tx},
+        )  # fmt: skip
+        assert stop["action"] == "RemoteStopTransaction"
+        assert stop["request"] == {"transactionId": csms_tx}
+        assert stop["sent"] == {
+            "action": "RequestStopTransaction",
+            "request": {"transactionId": tx},
+        }
+        assert (stop["status"], stop["response"]) == ("answered", {"status": "Accepted"})
+
+        locked = await command_result(
+            ocpp_cse, cp_id, "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}
+        )
+        assert await asyncio.wait_for(cp.received.get(), 10) == (
+            "ChangeAvailability", {"operational_status": "Inoperative"},
+        )  # fmt: skip
+        assert locked["sent"]["request"] == {"operationalStatus": "Inoperative"}
+        assert locked["response"] == {"status": "Scheduled"}
+
+        reset = await command_result(ocpp_cse, cp_id, "Reset", {"type": "Hard"})
+        assert await asyncio.wait_for(cp.received.get(), 10) == ("Reset", {"type": "Immediate"})
+        assert reset["sent"] == {"action": "Reset", "request": {"type": "Immediate"}}
+
+        # a native 2.0.1 command goes as it is, and the result has nothing translated
+        native = await command_result(ocpp_cse, cp_id, "Reset", {"type": "OnIdle"})
+        assert await asyncio.wait_for(cp.received.get(), 10) == ("Reset", {"type": "OnIdle"})
+        assert "sent" not in native and native["status"] == "answered"
+
+        # no 2.0.1 equivalent, or no such 2.0.1 transaction: refused, nothing sent
+        refused = await command_result(ocpp_cse, cp_id, "GetConfiguration", {"key": ["K"]})
+        assert refused["status"] == "rejected"
+        assert refused["error"].startswith(
+            "GetConfiguration is an OCPP 1.6 call with no OCPP 2.0.1 equivalent"
+        )
+        unknown = await command_result(
+            ocpp_cse, cp_id, "RemoteStopTransaction", {"transactionId": 999999}
+        )
+        assert unknown["status"] == "rejected"
+        assert unknown["error"] == (
+            "transaction 999999 is not an OCPP 2.0.1 transaction of this charger"
+        )
+        assert cp.received.empty()
+        await session_end(cp, tx, 10, "2000")

@@ -71,6 +71,8 @@ function summarize(container, con) {
       return `command ${con.action}` + (con.result ? ` → ${con.result}` : "");
     case "results":
       return `${con.action} → ${con.status}`;
+    case "connection":
+      return `${con.state} (${con.protocol})` + (con.reason ? `: ${con.reason}` : "");
     default:
       return container;
   }
@@ -158,7 +160,8 @@ export class CityModel {
   newCharger(id) {
     return {
       id, rn: `cp-${id}`, ri: null, labels: [], site: null, feeder: null, info: null,
-      connectors: new Map(), messages: [], lastSeen: 0, connection: null, session: null,
+      connectors: new Map(), messages: [], lastSeen: 0, connection: null, connectionRecord: null,
+      session: null,
     };
   }
 
@@ -214,15 +217,19 @@ export class CityModel {
     });
   }
 
-  /** Boot data and the latest statuses; instance counts come from the container list. */
+  /** Boot data, the latest statuses and connection record; instance counts come from the
+   * container list (a charger whose `connection` has no record yet costs no request). */
   async loadCharger(charger, counts) {
     const path = this.api.at(charger.rn);
-    const [statuses, info] = await Promise.all([
+    const [statuses, info, connection] = await Promise.all([
       this.api.tail(`${path}/status`, STATUS_LOADED, counts.get(`${charger.ri}/status`))
         .catch(() => []),
       this.api.latest(`${path}/info`).catch(() => null),
+      counts.get(`${charger.ri}/connection`)
+        ? this.api.latest(`${path}/connection`).catch(() => null) : null,
     ]);
     if (info) this.applyChargerInstance(charger, "info", info, false);
+    if (connection) this.applyChargerInstance(charger, "connection", connection, false);
     for (const cin of statuses) this.applyChargerInstance(charger, "status", cin, false);
   }
 
@@ -345,6 +352,9 @@ export class CityModel {
       }
     } else if (container === "info") {
       charger.info = con;
+    } else if (container === "connection") {
+      charger.connection = con.state;
+      charger.connectionRecord = con;
     } else if (container === "meter") {
       const session = this.sessions.get(Number(con.transactionId));
       if (session && live) {

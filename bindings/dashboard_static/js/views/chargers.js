@@ -107,8 +107,11 @@ export class ChargersView {
 
   connection(charger) {
     if (charger.connection) {
-      return `<span class="badge ${charger.connection === "connected" ? "ok" : "bad"}">` +
-        `${escape(charger.connection)}</span>`;
+      const record = charger.connectionRecord || {};
+      const detail = [record.protocol, record.reason, record.code, record.at && `since ${record.at}`]
+        .filter((part) => part !== undefined && part !== null && part !== "").join(", ");
+      return `<span class="badge ${charger.connection === "connected" ? "ok" : "bad"}" ` +
+        `title="${escape(detail)}">${escape(charger.connection)}</span>`;
     }
     const quiet = Date.now() - charger.lastSeen > QUIET_AFTER_MS;
     return `<span class="badge ${quiet ? "warn" : "ok"}" title="last message ${clock(charger.lastSeen)}">` +
