@@ -2,9 +2,11 @@
 
 One sender task per target keeps that target's order and keeps a slow or dead target from
 delaying any other. What queued up for a plain `http://` target while its last requests
-were out is sent in one pipeline on one connection, answered in order. Outcomes are written
-back in batches. AEs that cannot be reached by request pick their notifications up from the
-event stream or a polling channel."""
+were out is sent in one pipeline on one connection, answered in order; when the target
+fails one of them, that one backs off and the ones behind it are released, to be sent again
+after it (at-least-once, same request ids). Outcomes are written back in batches. AEs that
+cannot be reached by request pick their notifications up from the event stream or a polling
+channel."""
 
 import asyncio
 import contextlib
