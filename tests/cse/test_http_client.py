@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from cse.http_client import HttpClientError, PlainHttpClient
+from cse.http_client import Answer, HttpClientError, PlainHttpClient
 
 
 @dataclass
@@ -81,6 +81,14 @@ def _requests(count: int) -> list[tuple[bytes, dict[str, str]]]:
     return [(b'{"n": %d}' % i, {"X-Id": str(i)}) for i in range(count)]
 
 
+async def _post_all(server: RawServer, count: int) -> list[Answer]:
+    client = PlainHttpClient(timeout=5)
+    try:
+        return await client.post_pipelined(server.url, _requests(count))
+    finally:
+        await client.close()
+
+
 async def test_pipelined_requests_go_out_together_and_keep_their_order(serve) -> None:
     """The server holds its answers until it has the rest of the pipeline in hand: a client
     that waited for each answer before the next request would never get them."""
@@ -94,11 +102,7 @@ async def test_pipelined_requests_go_out_together_and_keep_their_order(serve) ->
         return True
 
     server = await serve(hold_until_all)
-    client = PlainHttpClient(timeout=5)
-    try:
-        answers = await client.post_pipelined(server.url, _requests(10))
-    finally:
-        await client.close()
+    answers = await _post_all(server, 10)
     assert [a.headers["x-id"] for a in answers] == [str(i) for i in range(10)]
     assert server.connections == [[str(i) for i in range(10)]]
 
@@ -111,11 +115,7 @@ async def test_a_server_that_closes_after_each_answer_gets_one_request_per_conne
         return False
 
     server = await serve(answer_and_close)
-    client = PlainHttpClient(timeout=5)
-    try:
-        answers = await client.post_pipelined(server.url, _requests(4))
-    finally:
-        await client.close()
+    answers = await _post_all(server, 4)
     assert [a.status for a in answers] == [200] * 4
     assert server.connections == [["0"], ["1"], ["2"], ["3"]]
 
