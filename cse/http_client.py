@@ -190,10 +190,11 @@ class _Deadline:
             self._task.cancel()
 
     def expired(self) -> bool:
-        """Whether this deadline cancelled the task (the cancellation is then taken back)."""
-        if self._expired and self._task is not None:
-            self._task.uncancel()
-        return self._expired
+        """Whether this deadline alone cancelled the task (its cancellation is then taken
+        back); a cancellation from elsewhere stands."""
+        if not self._expired or self._task is None:
+            return False
+        return self._task.uncancel() == 0
 
     def cancel(self) -> None:
         self._handle.cancel()
