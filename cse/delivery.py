@@ -37,6 +37,9 @@ CLAIM_LIMIT = 1000
 PIPELINE_DEPTH = 32
 """At most this many requests to one target are out at once (plain http:// only)."""
 POLL_SECONDS = 1.0
+SETTLE_GATHER_SECONDS = 0.01
+"""Outcomes are written at most this often, all that came meanwhile in one write (a crash
+before it only means that those notifications are sent again, with their request ids)."""
 PRUNE_EVERY_SECONDS = 60.0
 BACKOFF_FIRST_SECONDS = 0.5
 HTTP_SCHEMES = ("http://", "https://")
@@ -395,6 +398,7 @@ class NotificationService:
     async def _settle_loop(self) -> None:
         while True:
             await self._outcome_ready.wait()
+            await asyncio.sleep(SETTLE_GATHER_SECONDS)
             self._outcome_ready.clear()
             try:
                 await self._flush_outcomes()
