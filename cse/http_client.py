@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 MAX_IDLE_PER_HOST = 32
+MAX_KNOWN_URLS = 4096
 MAX_HEADER_BYTES = 65536
 
 Address = tuple[str, int]
@@ -87,6 +88,8 @@ class PlainHttpClient:
                 raise ValueError(f"not a plain http URL: {url}")
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             line = f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode("latin-1")
+            if len(self._request_lines) >= MAX_KNOWN_URLS:
+                self._request_lines.clear()
             known = self._request_lines[url] = ((parts.hostname, parts.port or 80), line)
         return known
 
