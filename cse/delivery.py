@@ -1,8 +1,12 @@
 """The notification service: delivers the outbox over HTTP after commit, with retries.
 
 One sender task per target keeps that target's order and keeps a slow or dead target from
-delaying any other. Outcomes are written back in batches. AEs that cannot be reached by
-request pick their notifications up from the event stream or a polling channel."""
+delaying any other. What queued up for a plain `http://` target while its last requests
+were out is sent in one pipeline on one connection, answered in order; when the target
+fails one of them, that one backs off and the ones behind it are released, to be sent again
+after it (at-least-once, same request ids). Outcomes are written back in batches. AEs that
+cannot be reached by request pick their notifications up from the event stream or a polling
+channel."""
 
 import asyncio
 import contextlib
@@ -20,7 +24,7 @@ from cse.constants import Permission
 from cse.constants import ResponseStatusCode as RSC
 from cse.errors import BadRequest, M2MError
 from cse.events import normalize_target, subscription_reference
-from cse.http_client import PlainHttpClient
+from cse.http_client import HttpClientError, PlainHttpClient
 from cse.resource import Resource
 from cse.settings import Settings
 from cse.storage import Storage, repository
@@ -30,7 +34,12 @@ from resources.sub import is_url
 log = logging.getLogger("citycse.notifications")
 
 CLAIM_LIMIT = 1000
+PIPELINE_DEPTH = 32
+"""At most this many requests to one target are out at once (plain http:// only)."""
 POLL_SECONDS = 1.0
+SETTLE_GATHER_SECONDS = 0.01
+"""Outcomes are written at most this often, all that came meanwhile in one write (a crash
+before it only means that those notifications are sent again, with their request ids)."""
 PRUNE_EVERY_SECONDS = 60.0
 BACKOFF_FIRST_SECONDS = 0.5
 HTTP_SCHEMES = ("http://", "https://")
@@ -44,14 +53,34 @@ class Refused(DeliveryFailed):
     """The target answered that the subscriber may not notify it (4101/4103, HTTP 403)."""
 
 
+SEND_ERRORS = (httpx.HTTPError, DeliveryFailed, OSError, TimeoutError)
 Transport = Callable[[str, str, dict[str, Any], str], Awaitable[None]]
+Unit = list[outbox.Notification]
+"""What goes out as one request: a notification, or a batch (`bn`) of them."""
+
+
+def _answer_error(status: int, rsc: str, target: str) -> DeliveryFailed | None:
+    if status == 403 or rsc in ("4101", "4103"):
+        return Refused(f"{target} refused: HTTP {status} rsc {rsc or '-'}")
+    if not 200 <= status < 300:
+        return DeliveryFailed(f"HTTP {status}")
+    return None
 
 
 def _check_answer(status: int, rsc: str, target: str) -> None:
-    if status == 403 or rsc in ("4101", "4103"):
-        raise Refused(f"{target} refused: HTTP {status} rsc {rsc or '-'}")
-    if not 200 <= status < 300:
-        raise DeliveryFailed(f"HTTP {status}")
+    error = _answer_error(status, rsc, target)
+    if error is not None:
+        raise error
+
+
+def _unit_body(unit: Unit) -> dict[str, Any]:
+    if len(unit) == 1:
+        return unit[0].body
+    return {"m2m:agn": {"m2m:sgn": [item.body["m2m:sgn"] for item in unit]}}
+
+
+def _unit_payload(unit: Unit) -> bytes:
+    return unit[0].payload if len(unit) == 1 else orjson.dumps(_unit_body(unit))
 
 
 class NotificationService:
@@ -178,7 +207,7 @@ class NotificationService:
                 f"notification target {raw} refused the subscription",
                 RSC.SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE,
             ) from None
-        except (httpx.HTTPError, DeliveryFailed, OSError, TimeoutError) as exc:
+        except SEND_ERRORS as exc:
             raise M2MError(
                 f"verification of notification target {raw} failed: {exc}",
                 RSC.SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
@@ -194,14 +223,17 @@ class NotificationService:
             return []
         return [p for p in ae.attrs.get("poa", []) if is_url(p) and self._can_send(p)]
 
-    async def _post(self, url: str, body: dict[str, Any], rqi: str) -> tuple[int, str]:
-        """POST a notification; returns the HTTP status and the X-M2M-RSC of the answer."""
-        headers = {
+    def _headers(self, rqi: str) -> dict[str, str]:
+        return {
             "X-M2M-Origin": self.settings.csi,
             "X-M2M-RI": rqi,
             "X-M2M-RVI": "3",
             "Content-Type": "application/json",
         }
+
+    async def _post(self, url: str, body: dict[str, Any], rqi: str) -> tuple[int, str]:
+        """POST a notification; returns the HTTP status and the X-M2M-RSC of the answer."""
+        headers = self._headers(rqi)
         if url.startswith("http://"):
             answer = await self._plain.post(url, orjson.dumps(body), headers)
             return answer.status, answer.headers.get("x-m2m-rsc", "")
@@ -246,10 +278,13 @@ class NotificationService:
         queue = self._queues[target]
         try:
             while queue:
-                batch = [queue.popleft()]
-                while batch[0].batch_key and queue and queue[0].batch_key == batch[0].batch_key:
-                    batch.append(queue.popleft())
-                if not await self._deliver(target, batch):
+                units = []
+                while queue and len(units) < PIPELINE_DEPTH:
+                    unit = [queue.popleft()]
+                    while unit[0].batch_key and queue and queue[0].batch_key == unit[0].batch_key:
+                        unit.append(queue.popleft())
+                    units.append(unit)
+                if not await self._deliver(target, units):
                     while queue:
                         self._outcome("release", queue.popleft(), "")
                     return
@@ -257,47 +292,98 @@ class NotificationService:
             self._senders.pop(target, None)
             self._queues.pop(target, None)
 
-    async def _deliver(self, target: str, batch: list[outbox.Notification]) -> bool:
-        first = batch[0]
-        if len(batch) == 1:
-            body = first.body
-        else:
-            body = {"m2m:agn": {"m2m:sgn": [item.body["m2m:sgn"] for item in batch]}}
+    async def _deliver(self, target: str, units: list[Unit]) -> bool:
+        """Send units in order; False when the target failed and backs off (the units after
+        the failed one are released)."""
         try:
             urls = await self._urls_for(target)
-            if not urls:
-                for item in batch:
+        except SEND_ERRORS as exc:
+            return self._after_failures(target, units, 0, exc)
+        if not urls:
+            for unit in units:
+                for item in unit:
                     self._outcome("pickup", item, "")
-                return True
-            await self._send(urls[0], target, body, first.rqi)
-        except (httpx.HTTPError, DeliveryFailed, OSError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            if now() - first.created > self.settings.notification_retry_seconds:
-                for item in batch:
-                    self._outcome("dropped", item, error)
-                log.warning(
-                    "event=notification_dropped target=%s sub=%s id=%d error=%s",
-                    target,
-                    first.sub_ri,
-                    first.id,
-                    error,
-                )
-                return True
-            self._outcome("retry", first, error)
-            for item in batch[1:]:
+            return True
+        if urls[0].startswith("http://"):
+            return await self._deliver_pipelined(urls[0], target, units)
+        for index, unit in enumerate(units):
+            try:
+                await self._send(urls[0], target, _unit_body(unit), unit[0].rqi)
+            except SEND_ERRORS as exc:
+                if not self._failed(target, unit, exc):
+                    self._release_units(units[index + 1 :])
+                    return False
+                continue
+            self._delivered(unit)
+        return True
+
+    async def _deliver_pipelined(self, url: str, target: str, units: list[Unit]) -> bool:
+        requests = [(_unit_payload(unit), self._headers(unit[0].rqi)) for unit in units]
+        try:
+            answers = await self._plain.post_pipelined(url, requests)
+        except HttpClientError as exc:
+            answers, broken = exc.answers, exc
+        else:
+            broken = None
+        for index, answer in enumerate(answers):
+            error = _answer_error(answer.status, answer.headers.get("x-m2m-rsc", ""), target)
+            if error is None:
+                self._delivered(units[index])
+            elif not self._failed(target, units[index], error):
+                self._release_units(units[index + 1 :])
+                return False
+        if broken is None:
+            return True
+        return self._after_failures(target, units, len(answers), broken)
+
+    def _after_failures(
+        self, target: str, units: list[Unit], start: int, error: BaseException
+    ) -> bool:
+        """The units from `start` on were not taken, for one reason: drop the ones past
+        their retry window, back the first other one off and release the rest."""
+        for index in range(start, len(units)):
+            if not self._failed(target, units[index], error):
+                self._release_units(units[index + 1 :])
+                return False
+        return True
+
+    def _delivered(self, unit: Unit) -> None:
+        for item in unit:
+            self._outcome("delivered", item, "")
+
+    def _release_units(self, units: list[Unit]) -> None:
+        for unit in units:
+            for item in unit:
                 self._outcome("release", item, "")
-            log.info(
-                "event=notification_retry target=%s sub=%s id=%d attempt=%d error=%s",
+
+    def _failed(self, target: str, unit: Unit, exc: BaseException) -> bool:
+        """Record a failed unit: dropped past the retry window (returns True: go on with
+        the next), else retried later (returns False: the target backs off)."""
+        first = unit[0]
+        error = f"{type(exc).__name__}: {exc}"
+        if now() - first.created > self.settings.notification_retry_seconds:
+            for item in unit:
+                self._outcome("dropped", item, error)
+            log.warning(
+                "event=notification_dropped target=%s sub=%s id=%d error=%s",
                 target,
                 first.sub_ri,
                 first.id,
-                first.attempts + 1,
                 error,
             )
-            return False
-        for item in batch:
-            self._outcome("delivered", item, "")
-        return True
+            return True
+        self._outcome("retry", first, error)
+        for item in unit[1:]:
+            self._outcome("release", item, "")
+        log.info(
+            "event=notification_retry target=%s sub=%s id=%d attempt=%d error=%s",
+            target,
+            first.sub_ri,
+            first.id,
+            first.attempts + 1,
+            error,
+        )
+        return False
 
     # -- outcomes ----------------------------------------------------------------------
 
@@ -312,6 +398,7 @@ class NotificationService:
     async def _settle_loop(self) -> None:
         while True:
             await self._outcome_ready.wait()
+            await asyncio.sleep(SETTLE_GATHER_SECONDS)
             self._outcome_ready.clear()
             try:
                 await self._flush_outcomes()
@@ -350,18 +437,20 @@ class NotificationService:
 def _settle(
     conn, outcomes: list[tuple[str, outbox.Notification, str]], moment: float, backoff
 ) -> None:  # noqa: ANN001
-    by_kind: dict[str, list[outbox.Notification]] = defaultdict(list)
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    retries: list[tuple[int, float, str]] = []
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for kind, item, error in outcomes:
-        by_kind[kind].append(item)
+        by_kind[kind].append(item.id)
         if kind == "retry":
-            outbox.settle_retry(conn, item.id, moment + backoff(item.attempts), error)
+            retries.append((item.id, moment + backoff(item.attempts), error))
         if item.sub_ri and kind in ("delivered", "retry", "dropped"):
             counts[item.sub_ri][{"retry": "retried"}.get(kind, kind)] += 1
-    outbox.settle_delivered(conn, [i.id for i in by_kind["delivered"]], moment)
+    outbox.settle_retry(conn, retries)
+    outbox.settle_delivered(conn, by_kind["delivered"], moment)
     dropped_error = next((e for k, _, e in outcomes if k == "dropped"), "")
-    outbox.settle_dropped(conn, [i.id for i in by_kind["dropped"]], moment, dropped_error)
-    outbox.release(conn, [i.id for i in by_kind["release"]])
-    outbox.to_pickup(conn, [i.id for i in by_kind["pickup"]])
+    outbox.settle_dropped(conn, by_kind["dropped"], moment, dropped_error)
+    outbox.release(conn, by_kind["release"])
+    outbox.to_pickup(conn, by_kind["pickup"])
     for sub_ri, values in counts.items():
         outbox.count(conn, sub_ri, **values)

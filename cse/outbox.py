@@ -1,15 +1,17 @@
 """The notification outbox table: rows written with the change that caused them, claimed and
 settled by the delivery service, read by the event stream and polling channels."""
 
+import itertools
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from cse.storage import prebuilt
 from cse.storage.schema import notification_counters, notifications
 
 N = notifications.c
@@ -31,6 +33,8 @@ class Notification:
     attempts: int
     latest_key: str | None
     batch_key: str | None
+    payload: bytes
+    """`body` serialized, as it is stored and sent."""
 
 
 def _from_row(row: Any) -> Notification:
@@ -44,6 +48,7 @@ def _from_row(row: Any) -> Notification:
         attempts=row.attempts,
         latest_key=row.latest_key,
         batch_key=row.batch_key,
+        payload=row.body.encode(),
     )
 
 
@@ -60,13 +65,67 @@ _COLUMNS = (
 )
 
 
-_INSERT = insert(notifications).returning(N.id)  # built once: a fan-out runs it per target
+# Statements of the hot path are built once: building and compiling them cost more than
+# running them (a fan-out writes one row per target, every delivery settles its rows).
+_INSERT = (
+    insert(notifications)
+    .values(
+        {column.name: bindparam(column.name) for column in notifications.c if column is not N.id}
+    )
+    .returning(N.id)
+)
+_SETTLE_DELIVERED = (
+    update(notifications)
+    .where(N.id >= bindparam("first_id"), N.id <= bindparam("last_id"))
+    .values(state=DELIVERED, finished=bindparam("moment"), lease_until=None)
+)
+_SETTLE_RETRY = (
+    update(notifications)
+    .where(N.id == bindparam("item_id"))
+    .values(
+        attempts=N.attempts + 1,
+        next_attempt=bindparam("due"),
+        lease_until=None,
+        error=bindparam("reason"),
+    )
+)
+_SETTLE_DROPPED = (
+    update(notifications)
+    .where(N.id == bindparam("item_id"))
+    .values(
+        state=DROPPED, finished=bindparam("moment"), lease_until=None, error=bindparam("reason")
+    )
+)
+_RELEASE = update(notifications).where(N.id == bindparam("item_id")).values(lease_until=None)
+_TO_PICKUP = (
+    update(notifications)
+    .where(N.id == bindparam("item_id"))
+    .values(state=AWAITING_PICKUP, lease_until=None)
+)
+C = notification_counters.c
+_COUNT = (
+    update(notification_counters)
+    .where(C.sub_ri == bindparam("sub"))
+    .values(
+        delivered=C.delivered + bindparam("add_delivered"),
+        retried=C.retried + bindparam("add_retried"),
+        dropped=C.dropped + bindparam("add_dropped"),
+    )
+)
+_FIRST_COUNT = insert(notification_counters).values(
+    {column.name: bindparam(column.name) for column in notification_counters.c}
+)
 LEASE_SECONDS = 60.0
 """How long a claimed notification belongs to one process before another may take it."""
 
+_REQUEST_ID_PREFIX = "ntf-" + secrets.token_hex(6) + "-"
+_request_numbers = itertools.count(1)
+
 
 def new_request_id() -> str:
-    return "ntf-" + secrets.token_hex(8)
+    """Unique across processes and restarts (a random prefix per process, then a counter);
+    a retry or a redelivery after a restart reuses the stored one."""
+    return _REQUEST_ID_PREFIX + str(next(_request_numbers))
 
 
 def add(
@@ -96,13 +155,15 @@ def add(
         ).scalar_one()
         conn.execute(delete(notifications).where(*superseded))
     rqi = new_request_id()
-    row = conn.execute(
+    payload = orjson.dumps(body)
+    row = prebuilt.first(
+        conn,
         _INSERT,
         {
             "target": target,
             "sub_ri": sub_ri,
             "rqi": rqi,
-            "body": orjson.dumps(body).decode(),
+            "body": payload.decode(),
             "created": created,
             "next_attempt": due,
             "lease_until": lease_until,
@@ -114,11 +175,11 @@ def add(
             "finished": None,
             "error": None,
         },
-    ).first()
+    )
     if lease_until is None:
         return None
     return Notification(
-        id=row.id,
+        id=row[0],
         target=target,
         sub_ri=sub_ri,
         rqi=rqi,
@@ -127,6 +188,7 @@ def add(
         attempts=0,
         latest_key=latest_key,
         batch_key=batch_key,
+        payload=payload,
     )
 
 
@@ -178,35 +240,42 @@ def claim_due(
     return sorted((_from_row(row) for row in rows), key=lambda n: n.id)
 
 
+def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive ids as (first, last) runs: `[3, 4, 5, 9]` -> `[(3, 5), (9, 9)]`."""
+    runs: list[tuple[int, int]] = []
+    for item_id in sorted(ids):
+        if runs and runs[-1][1] + 1 == item_id:
+            runs[-1] = (runs[-1][0], item_id)
+        else:
+            runs.append((item_id, item_id))
+    return runs
+
+
 def settle_delivered(conn: Connection, ids: Sequence[int], moment: float) -> None:
+    """Mark notifications delivered, one statement per run of consecutive ids (a run holds
+    exactly the given ids, so no other row is touched)."""
     if ids:
-        conn.execute(
-            update(notifications)
-            .where(N.id.in_(ids))
-            .values(state=DELIVERED, finished=moment, lease_until=None)
-        )
+        rows = [{"first_id": a, "last_id": b, "moment": moment} for a, b in _runs(ids)]
+        prebuilt.execute_many(conn, _SETTLE_DELIVERED, rows)
 
 
-def settle_retry(conn: Connection, item_id: int, due: float, error: str) -> None:
-    conn.execute(
-        update(notifications)
-        .where(N.id == item_id)
-        .values(attempts=N.attempts + 1, next_attempt=due, lease_until=None, error=error[:500])
-    )
+def settle_retry(conn: Connection, retries: Sequence[tuple[int, float, str]]) -> None:
+    """Back off each (id, due, error): the notification is due again at `due`."""
+    if retries:
+        rows = [{"item_id": i, "due": due, "reason": error[:500]} for i, due, error in retries]
+        prebuilt.execute_many(conn, _SETTLE_RETRY, rows)
 
 
 def settle_dropped(conn: Connection, ids: Sequence[int], moment: float, error: str) -> None:
     if ids:
-        conn.execute(
-            update(notifications)
-            .where(N.id.in_(ids))
-            .values(state=DROPPED, finished=moment, lease_until=None, error=error[:500])
-        )
+        reason = error[:500]
+        rows = [{"item_id": i, "moment": moment, "reason": reason} for i in ids]
+        prebuilt.execute_many(conn, _SETTLE_DROPPED, rows)
 
 
 def release(conn: Connection, ids: Sequence[int]) -> None:
     if ids:
-        conn.execute(update(notifications).where(N.id.in_(ids)).values(lease_until=None))
+        prebuilt.execute_many(conn, _RELEASE, [{"item_id": i} for i in ids])
 
 
 def reset_leases(conn: Connection) -> None:
@@ -242,18 +311,10 @@ def count(
     conn: Connection, sub_ri: str, delivered: int = 0, retried: int = 0, dropped: int = 0
 ) -> None:
     """Add to a subscription's delivery counters."""
-    values = {"delivered": delivered, "retried": retried, "dropped": dropped}
-    updated = conn.execute(
-        update(notification_counters)
-        .where(notification_counters.c.sub_ri == sub_ri)
-        .values(
-            delivered=notification_counters.c.delivered + delivered,
-            retried=notification_counters.c.retried + retried,
-            dropped=notification_counters.c.dropped + dropped,
-        )
-    ).rowcount
-    if not updated:
-        conn.execute(insert(notification_counters).values(sub_ri=sub_ri, **values))
+    added = {"add_delivered": delivered, "add_retried": retried, "add_dropped": dropped}
+    if not prebuilt.execute(conn, _COUNT, {"sub": sub_ri, **added}).rowcount:
+        values = {"delivered": delivered, "retried": retried, "dropped": dropped}
+        prebuilt.execute(conn, _FIRST_COUNT, {"sub_ri": sub_ri, **values})
 
 
 def counters(conn: Connection) -> list[Any]:
@@ -268,8 +329,4 @@ def prune(conn: Connection, before: float) -> int:
 
 def to_pickup(conn: Connection, ids: Sequence[int]) -> None:
     if ids:
-        conn.execute(
-            update(notifications)
-            .where(N.id.in_(ids))
-            .values(state=AWAITING_PICKUP, lease_until=None)
-        )
+        prebuilt.execute_many(conn, _TO_PICKUP, [{"item_id": i} for i in ids])

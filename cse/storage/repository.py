@@ -12,6 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from cse.errors import BadRequest, Conflict, NotFound
 from cse.resource import Resource
+from cse.storage.prebuilt import execute as _execute
+from cse.storage.prebuilt import first as _first
 from cse.storage.schema import labels, resources
 
 R = resources.c
@@ -132,33 +134,6 @@ _CHILDREN_OF_TYPE = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER)
 _LOCK_SHARED = select(R.ri).where(R.ri == bindparam("key")).with_for_update(read=True)
 _LOCK_EXCLUSIVE = select(R.ri).where(R.ri == bindparam("key")).with_for_update()
 _EXISTS = select(R.ri).where(R.ri == bindparam("key"))
-
-
-_SQLITE_COMPILED: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
-
-
-def _sqlite_statement(conn: Connection, statement: Any) -> tuple[str, tuple[str, ...], dict]:
-    compiled = _SQLITE_COMPILED.get(id(statement))
-    if compiled is None:
-        sql = statement.compile(dialect=conn.dialect)
-        defaults = {name: bind.value for name, bind in sql.binds.items() if not bind.required}
-        compiled = (sql.string, tuple(sql.positiontup or ()), defaults)
-        _SQLITE_COMPILED[id(statement)] = compiled
-    return compiled
-
-
-def _execute(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
-    """Run a prebuilt hot-path statement. On SQLite it goes straight to the driver with the
-    SQL compiled once: SQLAlchemy's per-execution work costs more than SQLite's."""
-    if conn.dialect.name != "sqlite":
-        return conn.execute(statement, params)
-    sql, names, defaults = _sqlite_statement(conn, statement)
-    values = [params[name] if name in params else defaults[name] for name in names]
-    return conn.connection.dbapi_connection.execute(sql, values)
-
-
-def _first(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
-    return _execute(conn, statement, params).fetchone()
 
 
 def get_by_srn(conn: Connection, srn: str) -> Resource | None:

@@ -461,6 +461,7 @@ class Receiver:
     mode: str = "ok"
     delay: float = 0.0
     verification_mode: str | None = None  # answer to vrq, if not `mode`
+    fail_once: set = field(default_factory=set)  # `con`s answered with HTTP 500 the first time
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -508,7 +509,11 @@ class Receiver:
                     mode = receiver.verification_mode
                 if mode == "slow":
                     time.sleep(receiver.delay)
+                con = _con_of(body)
                 with receiver.lock:
+                    if isinstance(con, str | int) and con in receiver.fail_once:
+                        receiver.fail_once.discard(con)
+                        mode = "fail"
                     receiver.received.append(item)
                 status, rsc = {
                     "ok": (200, "2000"),
@@ -566,6 +571,13 @@ class Receiver:
     def clear(self) -> None:
         with self.lock:
             self.received.clear()
+
+
+def _con_of(body: Any) -> Any:
+    try:
+        return body["m2m:sgn"]["nev"]["rep"]["m2m:cin"]["con"]
+    except (KeyError, TypeError):
+        return None
 
 
 @pytest.fixture

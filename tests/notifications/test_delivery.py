@@ -258,3 +258,46 @@ def test_metrics_count_per_subscription(tree, receiver, receiver_factory):
     text = httpx.get(f"{tree.cse.url}/metrics")
     assert text.headers["content-type"].startswith("text/plain")
     assert "# TYPE citycse_notifications_delivered_total counter" in text.text
+
+
+def test_a_failure_inside_a_pipeline_resends_the_later_ones_after_it(cse, tree, receiver):
+    """A slow target lets notifications queue up; they go out pipelined. The one the target
+    fails is retried, and the ones sent after it in the same pipeline come again after it,
+    with their request IDs: the last arrival of each is in order, and each is counted
+    delivered once."""
+    receiver.mode, receiver.delay, receiver.verification_mode = "slow", 0.05, "ok"
+    cnt = tree.cnt(tree.ae().path)
+    sub = tree.sub_ok(cnt, [receiver.url], enc={"net": [3]})
+    receiver.fail_once.add(5)
+    for i in range(20):
+        ok(tree.cin(cnt, i), 2001)
+    wait_until(lambda: (r := cons(receiver.notifications())).count(5) == 2 and r[-1] == 19, 15)
+    got = receiver.notifications()
+    received = cons(got)
+    last_arrivals = sorted(
+        set(received), key=lambda con: max(k for k, value in enumerate(received) if value == con)
+    )
+    assert last_arrivals == list(range(20)), received
+    assert received.count(5) == 2
+    assert received.count(6) == 2, f"6 was not pipelined behind 5: {received}"
+    _assert_no_foreign_duplicates(got)
+    key = ("citycse_notifications_delivered_total", sub["ri"])
+    counters = wait_until(lambda: (m := metrics(cse.url)).get(key) == 20 and m, 5)
+    assert counters, metrics(cse.url)
+    assert counters[("citycse_notifications_retried_total", sub["ri"])] == 1
+
+
+def test_counters_survive_a_restart(cse, tree, receiver):
+    cnt = tree.cnt(tree.ae().path)
+    sub = tree.sub_ok(cnt, [receiver.url], enc={"net": [3]})
+    for i in range(5):
+        ok(tree.cin(cnt, i), 2001)
+    receiver.wait(5)
+    key = ("citycse_notifications_delivered_total", sub["ri"])
+    assert wait_until(lambda: metrics(cse.url).get(key) == 5, 5), metrics(cse.url)
+    cse.stop()
+    cse.start()
+    assert metrics(cse.url).get(key) == 5
+    ok(tree.cin(cnt, 5), 2001)
+    assert cons(receiver.wait(6)) == list(range(6))
+    assert wait_until(lambda: metrics(cse.url).get(key) == 6, 5), metrics(cse.url)
