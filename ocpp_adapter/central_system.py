@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ocpp_adapter.calls import CommandRejected, answer_payload, build_call
 from ocpp_adapter.chargers import Chargers
+from ocpp_adapter.connection_tasks import ConnectionTasks
 from ocpp_adapter.frames import (
     CALL,
     BadFrame,
@@ -59,7 +60,7 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class CentralSystemChargePoint(ChargePoint):
+class CentralSystemChargePoint(ConnectionTasks, ChargePoint):
     """The central system's side of one charger connection."""
 
     subprotocol = SUBPROTOCOL
@@ -79,20 +80,10 @@ class CentralSystemChargePoint(ChargePoint):
         self.sessions = sessions
         self.commands = commands
         self.heartbeat_interval = heartbeat_interval
-        self._tasks: set[asyncio.Task] = set()
+        self.init_tasks()
         self._lenient: bool | None = None  # read from the tree at the first violation
         for handlers in self.route_map.values():
             handlers["_skip_schema_validation"] = True  # validated in _handle_call
-
-    def spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def close_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- calls to the charger -------------------------------------------------------------
 
@@ -106,7 +97,7 @@ class CentralSystemChargePoint(ChargePoint):
         except OCPPError as exc:
             cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
             raise CommandRejected(f"bad {action} request: {cause or exc.description}") from None
-        return answer_payload(await self.call(request, suppress=False))
+        return answer_payload(await self.until_closed(self.call(request, suppress=False)))
 
     def remote_stop(self, transaction_id: int, why: str) -> None:
         """RemoteStopTransaction on its own task, recorded by the command service."""

@@ -39,6 +39,7 @@ from ocpp_adapter.billing import MeterSample
 from ocpp_adapter.calls import CommandRejected, answer_payload, build_call
 from ocpp_adapter.central_system import SET_BUDGET, VENDOR_ID
 from ocpp_adapter.chargers import Chargers
+from ocpp_adapter.connection_tasks import ConnectionTasks
 from ocpp_adapter.sessions import Session, SessionService, energy_samples, wh_reading
 from ocpp_adapter.tree import EVCS_AEI, ORPHANS, add_instance, charger_aei, charger_path, instances
 
@@ -116,7 +117,7 @@ def latest_reading(samples: list[MeterSample]) -> MeterSample | None:
     return max(samples, key=lambda s: (s.timestamp, s.wh), default=None)
 
 
-class CentralSystemChargePointV201(ChargePoint):
+class CentralSystemChargePointV201(ConnectionTasks, ChargePoint):
     """The central system's side of one OCPP 2.0.1 charger connection."""
 
     subprotocol = SUBPROTOCOL
@@ -137,17 +138,7 @@ class CentralSystemChargePointV201(ChargePoint):
         self.commands = commands
         """The adapter's command service (`send(cp_id, action, request, reason, by)`), if any."""
         self.heartbeat_interval = heartbeat_interval
-        self._tasks: set[asyncio.Task] = set()
-
-    def spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def close_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.init_tasks()
 
     # -- calls to the charger -------------------------------------------------------------
 
@@ -161,7 +152,7 @@ class CentralSystemChargePointV201(ChargePoint):
             await validate_payload(Call("-", action, wire), OCPP_VERSION)
         except OCPPError as exc:
             raise CommandRejected(f"bad {action} request: {exc}") from None
-        result = await self.call(request, suppress=False)
+        result = await self.until_closed(self.call(request, suppress=False))
         return answer_payload(result)
 
     async def request_stop(self, transaction_id: str, csms_id: int, why: str) -> None:

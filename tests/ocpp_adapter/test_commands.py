@@ -401,6 +401,20 @@ async def test_a_charger_that_answers_too_late_fails_the_command_and_stays_usabl
         await asyncio.to_thread(shutdown_ocpp, cse)
 
 
+async def test_a_charger_that_disconnects_before_answering_fails_the_command_at_once(
+    ocpp_cse: OcppCSE,
+):
+    cp_id = cp_name()
+    async with charge_point(ocpp_cse, cp_id, kind=SlowChargePoint) as cp:
+        await cp.boot()
+        ri = await command(ocpp_cse, cp_id, {"action": "Reset", "request": {"type": "Soft"}})
+        assert (await asyncio.wait_for(cp.received.get(), 15))[0] == "Reset"
+    started = time.monotonic()
+    result = (await result_of(ocpp_cse, cp_id, ri))["con"]
+    assert result["status"] == "failed" and "disconnected" in result["error"]
+    assert time.monotonic() - started < 10, "not the 30 s response timeout"
+
+
 async def test_a_charger_gets_its_commands_in_the_order_they_were_created(ocpp_cse: OcppCSE):
     cp_id = cp_name()
     async with charge_point(ocpp_cse, cp_id) as cp:

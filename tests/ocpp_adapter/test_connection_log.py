@@ -8,10 +8,11 @@ from typing import Any
 
 from ocpp.v16 import call
 
-from tests.ocpp_adapter.conftest import OcppCSE, charge_point
+from tests.ocpp_adapter.conftest import OcppCSE
 from tests.ocpp_adapter.test_central_system import cp_name, instances
 from tests.ocpp_adapter.test_interlocks import eventually
 from tests.ocpp_adapter.test_v201 import ocpp_base, station
+from tests.support.chargers import charge_point
 
 
 def records(cse: OcppCSE, cp_id: str) -> list[dict[str, Any]]:
