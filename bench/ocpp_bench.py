@@ -199,6 +199,7 @@ def citycse_command(db_url: str, http_port: int, ocpp_port: int, log_level: str)
         "--host", HOST, "--port", str(http_port), "--db", db_url,
         "--admin-originator", ADMIN, "--workers", "1", "--log-level", log_level,
         "--ocpp-port", str(ocpp_port), "--ocpp-host", HOST,
+        "--ocpp-unknown-chargers", "accept",
     ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from bindings import dashboard, metrics, sse
 from bindings.http import HttpBinding
 from bindings.mqtt import MqttBinding
 from bindings.openapi import build_openapi
-from cse import migrate
+from cse import migrate, policy_version
 from cse.access import AccessControl
 from cse.bootstrap import ensure_cse_base
 from cse.changes import ChangeFeed
@@ -37,7 +37,10 @@ class CSERuntime:
         self.settings = settings
         self.storage = Storage(settings.db, pool_size=settings.db_pool_size)
         self.access = AccessControl(
-            settings.admin_originator, self._load_policies, settings.acp_cache_seconds
+            settings.admin_originator,
+            self._load_policies,
+            self._load_policy_version,
+            settings.acp_cache_seconds,
         )
         self.notifications = NotificationService(settings, self.storage)
         self.changes = ChangeFeed()
@@ -54,6 +57,9 @@ class CSERuntime:
 
     async def _load_policies(self, ris: list[str]):  # noqa: ANN202
         return await self.storage.read(repository.get_many, ris)
+
+    async def _load_policy_version(self) -> int:
+        return await self.storage.read(policy_version.current)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.db)

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     workers: int = 1
     log_level: str = "info"
     expiry_sweep_seconds: float = 1.0
-    acp_cache_seconds: float = 2.0
+    # how long a policy change made through one worker may take to reach the others
+    acp_cache_seconds: float = 1.0
     db_pool_size: int = 16
     notification_timeout_seconds: float = 5.0
     notification_retry_seconds: float = 600.0
