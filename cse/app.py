@@ -2,6 +2,7 @@
 and the ASGI app that serves it (the oneM2M HTTP binding plus the documentation pages)."""
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 
@@ -117,6 +118,20 @@ def _service_app(runtime: CSERuntime) -> FastAPI:
     return service
 
 
+def settle_garbage_collector(gen0_threshold: int) -> None:
+    """Fewer, cheaper collections for a long-running server: what startup created (modules,
+    tables, the runtime) is frozen out of every later collection, and the youngest
+    generation is collected after `gen0_threshold` allocations instead of 700. With
+    thousands of charger connections, each full collection otherwise walks all of it,
+    and pauses every connection for tens of milliseconds."""
+    if gen0_threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
 class CSEApplication:
     """Top-level ASGI app: lifespan of the runtime; documentation paths to FastAPI;
     every other HTTP request to the oneM2M binding."""
@@ -145,6 +160,7 @@ class CSEApplication:
                     log.exception("event=startup_failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                settle_garbage_collector(self.runtime.settings.gc_gen0_threshold)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.stop()

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # how long a policy change made through one worker may take to reach the others
     acp_cache_seconds: float = 1.0
     db_pool_size: int = 16
+    # objects allocated between two youngest-generation collections (0: Python's defaults)
+    gc_gen0_threshold: int = 50_000
     notification_timeout_seconds: float = 5.0
     notification_retry_seconds: float = 600.0
     notification_backoff_max_seconds: float = 30.0
