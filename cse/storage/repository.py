@@ -157,6 +157,16 @@ def _execute(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
     return conn.connection.dbapi_connection.execute(sql, values)
 
 
+def _execute_many(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """`_execute` for several rows at once."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(statement, rows)
+        return
+    sql, names, defaults = _sqlite_statement(conn, statement)
+    values = [[row[name] if name in row else defaults[name] for name in names] for row in rows]
+    conn.connection.dbapi_connection.executemany(sql, values)
+
+
 def _first(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
     return _execute(conn, statement, params).fetchone()
 
@@ -193,7 +203,9 @@ def insert_resource(conn: Connection, resource: Resource) -> None:
             raise Conflict(f"a resource named '{resource.rn}' already exists here") from exc
         raise IdentifierTaken(f"resource ID {resource.ri} is taken") from exc
     if resource.lbl:
-        conn.execute(_INSERT_LABELS, [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)])
+        _execute_many(
+            conn, _INSERT_LABELS, [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)]
+        )
 
 
 def save_resource(conn: Connection, resource: Resource, labels_changed: bool) -> None:
