@@ -28,6 +28,7 @@ from ocpp_adapter.server import OcppAdapter, config_from_settings
 log = logging.getLogger("citycse")
 
 MQTT_CONNECT_WAIT_SECONDS = 5.0
+OLDER_GENERATION_THRESHOLDS = (20, 100)
 SERVICE_PATHS = ("/docs", "/openapi.json", "/redoc", "/sse/", "/metrics", "/dashboard")
 
 
@@ -121,15 +122,15 @@ def _service_app(runtime: CSERuntime) -> FastAPI:
 def settle_garbage_collector(gen0_threshold: int) -> None:
     """Fewer, cheaper collections for a long-running server: what startup created (modules,
     tables, the runtime) is frozen out of every later collection, and the youngest
-    generation is collected after `gen0_threshold` allocations instead of 700. With
+    generation is collected after `gen0_threshold` allocations instead of 700, the older
+    ones after 20 and 100 collections of the one below instead of 10 and 10. With
     thousands of charger connections, each full collection otherwise walks all of it,
     and pauses every connection for tens of milliseconds."""
     if gen0_threshold <= 0:
         return
     gc.collect()
     gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, gen1, gen2)
+    gc.set_threshold(gen0_threshold, *OLDER_GENERATION_THRESHOLDS)
 
 
 class CSEApplication:
