@@ -99,8 +99,10 @@ def raise_open_files_limit(wanted: int) -> int:
 
 def citycse_command(db_url: str, http_port: int, ocpp_port: int, log_level: str) -> list[str]:
     return common.serve_command(
-        http_port, db_url, "--ocpp-port", str(ocpp_port), "--ocpp-host", HOST, log_level=log_level
-    )
+        http_port, db_url,
+        "--ocpp-port", str(ocpp_port), "--ocpp-host", HOST, "--ocpp-unknown-chargers", "accept",
+        log_level=log_level,
+    )  # fmt: skip
 
 
 def bare_command(ocpp_port: int, speedups: bool) -> list[str]:

@@ -1,8 +1,10 @@
 """Access control (TS-0001 9.6.2, 10.2.3.1): accessControlPolicy rules and the default policy.
 
 The decision itself is a pure function of the originator, the governing resource and the
-policies it references; `AccessControl` loads those policies (cached briefly) in one query."""
+policies it references; `AccessControl` loads those policies in one query and caches them
+until they change."""
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -122,38 +124,87 @@ def is_allowed(
     return False
 
 
-class AccessControl:
-    """Applies the access decision, with the policies loaded in one query and cached briefly."""
+MAX_CACHED_POLICIES = 20_000
 
-    def __init__(self, admin: str, load_policies: Callable, cache_seconds: float) -> None:
+
+class AccessControl:
+    """Applies the access decision, with the policies loaded in one query and cached until
+    they change.
+
+    A policy stays cached until an update or delete of it: through this worker, `forget`
+    drops it at once (before the response); through another worker, the change bumps the
+    policy version in the database, which this worker reads at most every `sync_seconds`
+    before a decision, dropping every cached policy when it moved. So a change reaches every
+    worker for the requests that start more than `sync_seconds` after it was committed.
+    Policies that are not found are cached only for `sync_seconds`."""
+
+    def __init__(
+        self,
+        admin: str,
+        load_policies: Callable,
+        load_version: Callable,
+        sync_seconds: float,
+    ) -> None:
         self.admin = admin
         self._load_policies = load_policies
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Resource | None]] = {}
+        self._load_version = load_version
+        self._sync_seconds = sync_seconds
+        self._cache: dict[str, Resource] = {}
+        self._missing: dict[str, float] = {}
+        self._version: int | None = None
+        self._synced_at = -math.inf
+        # Moves on every drop: a load that overlapped a drop does not fill the cache.
+        self._generation = 0
 
     def is_admin(self, originator: str) -> bool:
         return originator == self.admin
 
     def forget(self, ri: str) -> None:
         self._cache.pop(ri, None)
+        self._missing.pop(ri, None)
+        self._generation += 1
+
+    def _forget_all(self) -> None:
+        self._cache.clear()
+        self._missing.clear()
+        self._generation += 1
+
+    async def _sync(self, now: float) -> None:
+        """Drop every cached policy when another worker changed one since the last look."""
+        if now - self._synced_at < self._sync_seconds:
+            return
+        self._synced_at = now
+        version = await self._load_version()
+        if version != self._version:
+            self._forget_all()
+            self._version = version
 
     async def policies(self, ris: Iterable[str]) -> dict[str, Resource]:
         now = time.monotonic()
+        await self._sync(now)
         found: dict[str, Resource] = {}
         missing: list[str] = []
         for ri in set(ris):
-            cached = self._cache.get(ri)
-            if cached is not None and now - cached[0] < self._cache_seconds:
-                if cached[1] is not None:
-                    found[ri] = cached[1]
-            else:
+            policy = self._cache.get(ri)
+            if policy is not None:
+                found[ri] = policy
+            elif now - self._missing.get(ri, -math.inf) >= self._sync_seconds:
                 missing.append(ri)
         if missing:
+            generation = self._generation
             loaded = {policy.ri: policy for policy in await self._load_policies(missing)}
-            for ri in missing:
-                self._cache[ri] = (now, loaded.get(ri))
             found.update(loaded)
+            if generation == self._generation:
+                self._remember(missing, loaded, now)
         return found
+
+    def _remember(self, ris: list[str], loaded: dict[str, Resource], now: float) -> None:
+        if len(self._cache) + len(self._missing) + len(ris) > MAX_CACHED_POLICIES:
+            self._forget_all()
+        self._cache.update(loaded)
+        for ri in ris:
+            if ri not in loaded:
+                self._missing[ri] = now
 
     async def allowed(
         self,

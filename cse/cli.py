@@ -19,6 +19,7 @@ SERVE_OPTIONS = (
     ("--admin-originator", str, "originator with full access", "CAdmin"),
     ("--workers", int, "number of worker processes", "1"),
     ("--log-level", str, "debug, info, warning or error", "info"),
+    ("--acp-cache-seconds", float, "longest a policy change takes to reach other workers", "1.0"),
     ("--mqtt", str, "MQTT broker URL, mqtt://host:port or mqtts://host:port", "no MQTT"),
     ("--mqtt-username", str, "MQTT user name", "none"),
     ("--mqtt-password", str, "MQTT password", "none"),

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from cse import events, outbox, request_log
+from cse import events, outbox, policy_version, request_log
 from cse.access import AccessControl, is_allowed
 from cse.addressing import Target, cse_relative_id, parse_target
 from cse.attributes import validate_create, validate_update
@@ -651,4 +651,6 @@ def delete_resource(
     deleted = repository.delete_subtree(conn, resource)
     if deleted:
         spec_for(resource.ty).after_delete_in_transaction(conn, resource)
+    if any(ty == ResourceType.ACP for _, ty, _ in deleted):
+        policy_version.bump(conn)
     return deleted, produced

@@ -24,8 +24,11 @@ class Settings(BaseSettings):
     workers: int = 1
     log_level: str = "info"
     expiry_sweep_seconds: float = 1.0
-    acp_cache_seconds: float = 2.0
+    # how long a policy change made through one worker may take to reach the others
+    acp_cache_seconds: float = 1.0
     db_pool_size: int = 16
+    # objects allocated between two youngest-generation collections (0: Python's defaults)
+    gc_gen0_threshold: int = 50_000
     notification_timeout_seconds: float = 5.0
     notification_retry_seconds: float = 600.0
     notification_backoff_max_seconds: float = 30.0

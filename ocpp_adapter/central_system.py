@@ -14,7 +14,6 @@ required fields are usable; the violation is logged and recorded in its `violati
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import UTC, datetime

@@ -20,7 +20,6 @@ the task that runs the handler); the budget cut-off runs on its own task."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging

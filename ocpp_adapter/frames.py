@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft4Validator, FormatChecker
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError, OCPPError
@@ -162,7 +163,10 @@ def unknown_action_error(action: str) -> OCPPError:
 def schema_violation(action: str, payload: Any) -> CallErrorReply | None:
     """How an incoming 1.6 CALL's payload fails its schema, as the CALLERROR to answer.
     Unlike the package, timestamps (`format: date-time`) are checked too: one that cannot
-    be read would poison the billing of its session."""
+    be read would poison the billing of its session. A payload the compiled validator
+    accepts is valid; anything else is decided (and explained) by `jsonschema`."""
+    if _compiled_accepts(action, payload):
+        return None
     return _first_violation(_strict_validator(action), action, payload)
 
 
@@ -197,6 +201,41 @@ def _schema(action: str) -> dict:
 @lru_cache(maxsize=128)
 def _strict_validator(action: str) -> Draft4Validator:
     return Draft4Validator(_schema(action), format_checker=TIMESTAMPS)
+
+
+def _compiled_accepts(action: str, payload: Any) -> bool:
+    validator = _compiled_validator(action)
+    try:
+        return validator is not None and validator.is_valid(payload)
+    except Exception:  # noqa: BLE001 - a value it cannot read: jsonschema decides
+        return False
+
+
+@lru_cache(maxsize=128)
+def _compiled_validator(action: str) -> jsonschema_rs.Draft4Validator | None:
+    """The strict schema compiled (see validation.py), with the same timestamp check; none
+    for schemas with `multipleOf`, where it and `jsonschema` round decimals differently."""
+    schema = _schema(action)
+    if _uses_keyword(schema, "multipleOf"):
+        return None
+    return jsonschema_rs.Draft4Validator(
+        schema, formats={"date-time": _billable_timestamp}, validate_formats=True
+    )
+
+
+def _uses_keyword(schema: Any, keyword: str) -> bool:
+    if isinstance(schema, dict):
+        return keyword in schema or any(_uses_keyword(v, keyword) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_uses_keyword(v, keyword) for v in schema)
+    return False
+
+
+def _billable_timestamp(value: str) -> bool:
+    try:
+        return _readable_timestamp(value)
+    except (ValueError, OverflowError):
+        return False
 
 
 @lru_cache(maxsize=128)

@@ -2,6 +2,9 @@
 
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
+from cse import policy_version
 from cse.access import parse_time_window
 from cse.attributes import (
     EXPIRING,
@@ -85,3 +88,7 @@ class AccessControlPolicySpec(ResourceSpec):
         for name in ("pv", "pvs"):
             if ctx.content.get(name) is not None:
                 check_privileges(name, ctx.content[name])
+
+    def update_in_transaction(self, conn: Connection, ctx: UpdateContext) -> None:
+        super().update_in_transaction(conn, ctx)
+        policy_version.bump(conn)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from cse.errors import BadRequest, Conflict, NotFound
 from cse.resource import Resource
 from cse.storage.prebuilt import execute as _execute
+from cse.storage.prebuilt import execute_many as _execute_many
 from cse.storage.prebuilt import first as _first
 from cse.storage.schema import labels, resources
 
@@ -168,7 +169,9 @@ def insert_resource(conn: Connection, resource: Resource) -> None:
             raise Conflict(f"a resource named '{resource.rn}' already exists here") from exc
         raise IdentifierTaken(f"resource ID {resource.ri} is taken") from exc
     if resource.lbl:
-        conn.execute(_INSERT_LABELS, [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)])
+        _execute_many(
+            conn, _INSERT_LABELS, [{"ri": resource.ri, "lbl": lbl} for lbl in set(resource.lbl)]
+        )
 
 
 def save_resource(conn: Connection, resource: Resource, labels_changed: bool) -> None:

@@ -103,3 +103,12 @@ request_replies = Table(
 )
 
 Index("ix_request_replies_created", request_replies.c.created)
+
+# One row (id 1): bumped in the transaction of every accessControlPolicy update or delete,
+# read by each worker to know when its cached policies are out of date (cse/access.py).
+policy_version = Table(
+    "policy_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)

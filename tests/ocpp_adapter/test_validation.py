@@ -19,6 +19,7 @@ from ocpp.exceptions import FormatViolationError, OCPPError, TypeConstraintViola
 from ocpp.messages import Call, MessageType, _validate_payload, unpack
 from websockets.asyncio.client import connect
 
+from ocpp_adapter import frames
 from ocpp_adapter.validation import CompiledValidator, install
 from tests.ocpp_adapter.conftest import OcppCSE
 
@@ -199,3 +200,70 @@ async def test_server_refuses_what_the_package_refuses_and_stays_up(ocpp_cse: Oc
             assert reply[2] in OCPP16_ERROR_CODES, (frame, code, reply)
         await ws.send(f'[2, "ok", "MeterValues", {{"connectorId": 1, "meterValue": [{meter}]}}]')
         assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == [3, "ok", {}]
+
+
+TIMESTAMPS = [
+    "2026-11-24T10:00:00Z",
+    "2026-11-24T10:00:00.123+01:00",
+    "20261124T100000",
+    "2026-11-24",
+    "2026-11-24 10:00:00",
+    "2026-13-24T10:00:00Z",
+    "2026-11-24T10:00:00+25:00",
+    "0001-01-01T00:00:00+01:00",
+    "yesterday",
+]
+
+
+def timestamp_variants(value: Any, node: dict, root: dict) -> Iterator[Any]:
+    """Copies of `value` with one date-time replaced by each of TIMESTAMPS."""
+    node = resolve(node, root)
+    if node.get("format") == "date-time":
+        yield from TIMESTAMPS
+    elif isinstance(value, dict):
+        for name, inner in value.items():
+            prop = node.get("properties", {}).get(name, {})
+            for changed in timestamp_variants(inner, prop, root):
+                yield {**value, name: changed}
+    elif isinstance(value, list) and value:
+        for changed in timestamp_variants(value[0], node.get("items", {}), root):
+            yield [changed, *value[1:]]
+
+
+# The OCPP 1.6 calls a charge point sends to the central system.
+CHARGER_CALLS = [
+    "Authorize",
+    "BootNotification",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+]
+
+
+@pytest.mark.parametrize("action", CHARGER_CALLS)
+def test_compiled_check_of_a_charger_call_answers_as_jsonschema(action: str):
+    """The central system's own check (timestamps included, see frames.schema_violation):
+    what the compiled validator accepts, `jsonschema` accepts too."""
+    schema = frames._schema(action)
+    exact = frames._strict_validator(action)
+    payloads = [example(schema, schema), with_optional(schema, schema)]
+    compiled_used = 0
+    for payload in payloads:
+        candidates = [payload, *mutations(payload, schema, schema)]
+        candidates += timestamp_variants(payload, schema, schema)
+        for candidate in candidates:
+            violation = frames.schema_violation(action, candidate)
+            expected = frames._first_violation(exact, action, candidate)
+            assert (violation is None) == (expected is None), (action, candidate)
+            if violation is not None:
+                assert (violation.code, violation.description) == (
+                    expected.code,
+                    expected.description,
+                )
+        compiled_used += frames._compiled_accepts(action, payload)
+    assert compiled_used == len(payloads) or frames._compiled_validator(action) is None

@@ -280,3 +280,12 @@ def test_deleting_a_policy_in_use_never_opens_access(owner, other) -> None:
     expect(owner.client.delete(f"{owner.path}/p"), 2002, 200)
     reply = other.client.retrieve(path)
     expect(reply, 4103, 403)
+
+
+def test_deleting_the_parent_of_a_policy_in_use_never_opens_access(register, other) -> None:
+    keeper, user = register(), register()
+    acp = make_acp(keeper, [rule([user.origin], ALL), rule([other.origin], R)])
+    path = protected(user, acp)
+    expect(other.client.retrieve(path), 2000, 200)
+    expect(keeper.client.delete(keeper.path), 2002, 200)
+    expect(other.client.retrieve(path), 4103, 403)
