@@ -173,6 +173,28 @@ def start_key(cp_id: str, connector_id: int, tag: str, timestamp: str, meter_sta
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def _stop_record(
+    session: Session, meter_stop: Wh, timestamp: str, reason: str | None, status: str
+) -> dict[str, Any]:
+    """What every stopped session's record says, billed or not."""
+    record = {
+        "transactionId": session.transaction_id,
+        "idTag": session.tag,
+        "chargePointId": session.cp_id,
+        "connectorId": session.connector_id,
+        "start": session.timestamp,
+        "stop": timestamp,
+        "meterStart": wh_json(session.meter_start),
+        "meterStop": wh_json(meter_stop),
+        "energyWh": wh_json(Decimal(meter_stop) - Decimal(session.meter_start)),
+        "reason": reason or "Local",
+        "status": status,
+    }
+    if session.station_transaction_id is not None:
+        record["stationTransactionId"] = session.station_transaction_id
+    return record
+
+
 @dataclass(frozen=True, slots=True)
 class StartResult:
     transaction_id: int
@@ -520,26 +542,14 @@ class SessionService:
             change, why = -charged, "charge"
         else:
             change, why = result.refund, "refund"
-        record = {
-            "transactionId": txid,
-            "idTag": session.tag,
-            "chargePointId": session.cp_id,
-            "connectorId": session.connector_id,
-            "start": session.timestamp,
-            "stop": timestamp,
-            "meterStart": wh_json(session.meter_start),
-            "meterStop": wh_json(meter_stop),
-            "energyWh": wh_json(Decimal(meter_stop) - Decimal(session.meter_start)),
-            "pricePerKwh": str(pricing.tariff_at(start.timestamp).price_per_kwh),
-            "cost": str(result.cost),
-            "hold": str(money(hold)),
-            "charged": str(charged),
-            "refund": str(change if why == "refund" else money(0)),
-            "reason": reason or "Local",
-            "status": "completed",
-        }
-        if session.station_transaction_id is not None:
-            record["stationTransactionId"] = session.station_transaction_id
+        record = _stop_record(session, meter_stop, timestamp, reason, "completed")
+        record.update(
+            pricePerKwh=str(pricing.tariff_at(start.timestamp).price_per_kwh),
+            cost=str(result.cost),
+            hold=str(money(hold)),
+            charged=str(charged),
+            refund=str(change if why == "refund" else money(0)),
+        )
         entry = await wallet.append(
             self.client,
             EVCS_AEI,
@@ -569,22 +579,8 @@ class SessionService:
         run anyway): there is no wallet to bill, so it is recorded on the charger and in
         `orphans` for reconciliation (once: both are named after the transaction)."""
         txid = session.transaction_id
-        record = {
-            "transactionId": txid,
-            "idTag": session.tag,
-            "chargePointId": session.cp_id,
-            "connectorId": session.connector_id,
-            "start": session.timestamp,
-            "stop": timestamp,
-            "meterStart": wh_json(session.meter_start),
-            "meterStop": wh_json(meter_stop),
-            "energyWh": wh_json(Decimal(meter_stop) - Decimal(session.meter_start)),
-            "charged": str(money(0)),
-            "reason": reason or "Local",
-            "status": "unbilled",
-        }
-        if session.station_transaction_id is not None:
-            record["stationTransactionId"] = session.station_transaction_id
+        record = _stop_record(session, meter_stop, timestamp, reason, "unbilled")
+        record["charged"] = str(money(0))
         labels = [f"chargePoint:{session.cp_id}", f"transaction:{txid}", f"idTag:{session.tag}"]
         await add_instance(self.client, ORPHANS, EVCS_AEI, record, f"tx-{txid}", labels)
         await add_instance(
