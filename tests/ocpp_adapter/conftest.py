@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,19 +90,33 @@ def shutdown_ocpp(cse: OcppCSE) -> None:
         shutil.rmtree(cse.db.workdir, ignore_errors=True)
 
 
+@contextmanager
+def priced_ocpp_cse(backend: str) -> Iterator[OcppCSE]:
+    """A citycse with the adapter on `backend`, tariff 0.30 per kWh, shut down afterwards."""
+    cse = launch_ocpp(backend)
+    try:
+        cse.cli("tariff", "set", "--price-per-kwh", "0.30")
+        yield cse
+    finally:
+        shutdown_ocpp(cse)
+
+
 @pytest.fixture(scope="module")
 def ocpp_cse() -> Iterator[OcppCSE]:
     """One citycse (SQLite) with the adapter for a test module; tariff 0.30 per kWh."""
-    cse = launch_ocpp("sqlite")
-    cse.cli("tariff", "set", "--price-per-kwh", "0.30")
-    yield cse
-    shutdown_ocpp(cse)
+    with priced_ocpp_cse("sqlite") as cse:
+        yield cse
+
+
+@pytest.fixture
+def postgresql_ocpp_cse() -> Iterator[OcppCSE]:
+    """A citycse of its own on PostgreSQL (skipped without a PostgreSQL server); tariff 0.30."""
+    with priced_ocpp_cse("postgresql") as cse:
+        yield cse
 
 
 @pytest.fixture
 def fresh_ocpp_cse() -> Iterator[OcppCSE]:
     """A citycse of its own, for tests that stop and restart it."""
-    cse = launch_ocpp("sqlite")
-    cse.cli("tariff", "set", "--price-per-kwh", "0.30")
-    yield cse
-    shutdown_ocpp(cse)
+    with priced_ocpp_cse("sqlite") as cse:
+        yield cse

@@ -12,7 +12,7 @@ from ocpp.v16 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.ocpp_adapter.conftest import OcppCSE, launch_ocpp, shutdown_ocpp
+from tests.ocpp_adapter.conftest import OcppCSE
 from tests.support.chargers import charge_point
 from tests.support.client import unique
 
@@ -189,13 +189,8 @@ async def test_full_session_holds_settles_and_refunds(ocpp_cse: OcppCSE):
 
 
 @pytest.mark.postgresql
-async def test_full_session_on_postgresql():
-    cse = await asyncio.to_thread(launch_ocpp, "postgresql")
-    try:
-        await asyncio.to_thread(cse.cli, "tariff", "set", "--price-per-kwh", "0.30")
-        await full_session(cse)
-    finally:
-        await asyncio.to_thread(shutdown_ocpp, cse)
+async def test_full_session_on_postgresql(postgresql_ocpp_cse: OcppCSE):
+    await full_session(postgresql_ocpp_cse)
 
 
 async def test_tariff_change_during_a_session_prices_each_part_at_its_tariff(ocpp_cse: OcppCSE):

@@ -299,13 +299,8 @@ async def test_full_session_holds_settles_and_refunds(ocpp_cse: OcppCSE):
 
 
 @pytest.mark.postgresql
-async def test_full_session_on_postgresql():
-    cse = await asyncio.to_thread(launch_ocpp, "postgresql")
-    try:
-        await asyncio.to_thread(cse.cli, "tariff", "set", "--price-per-kwh", "0.30")
-        await full_session(cse)
-    finally:
-        await asyncio.to_thread(shutdown_ocpp, cse)
+async def test_full_session_on_postgresql(postgresql_ocpp_cse: OcppCSE):
+    await full_session(postgresql_ocpp_cse)
 
 
 async def full_session(ocpp_cse: OcppCSE) -> None:
