@@ -41,6 +41,7 @@ from cse.timestamps import parse_timestamp, to_timestamp
 from ocpp_adapter.calls import CommandRejected
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.cse_client import CSEClient
+from ocpp_adapter.per_charger_order import PerChargerOrder
 from ocpp_adapter.translation import for_v201
 from ocpp_adapter.tree import (
     EVCS_AEI,
@@ -139,7 +140,7 @@ class CommandService:
         self._tasks: set[asyncio.Task] = set()
         self._containers: dict[str, str | None] = {}  # commands container ri -> cp id
         self._taken: dict[str, float] = {}  # command ri -> when this process took it
-        self._chains: dict[str, asyncio.Task] = {}  # cp id -> its latest command's task
+        self._order = PerChargerOrder()
         self._started = time.monotonic()
         self._held: list[tuple[str, dict]] = []  # (cp id, command CIN) until chargers are back
 
@@ -273,23 +274,9 @@ class CommandService:
     def _in_order(self, cp_id: str, job: Callable[[], Awaitable[Any]]) -> None:
         """Run `job` on its own task once the charger's previous command is done, so a
         charger gets its commands in the order they were created (others do not wait)."""
-        previous = self._chains.get(cp_id)
-
-        async def after_previous() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
-            await job()
-
-        task = asyncio.get_running_loop().create_task(after_previous())
-        self._chains[cp_id] = task
+        task = self._order.run(cp_id, job)
         self._tasks.add(task)
-
-        def done(finished: asyncio.Task) -> None:
-            self._tasks.discard(finished)
-            if self._chains.get(cp_id) is finished:
-                del self._chains[cp_id]
-
-        task.add_done_callback(done)
+        task.add_done_callback(self._tasks.discard)
 
     async def take_notification(self, primitive: Any) -> None:
         """Queue the command a polled notification announces (a new CIN in `commands`)."""

@@ -26,6 +26,7 @@ from typing import Any
 
 from ocpp_adapter.chargers import Chargers
 from ocpp_adapter.devices import label_value
+from ocpp_adapter.per_charger_order import PerChargerOrder
 from ocpp_adapter.tree import BASE, CHARGER_API, EVCS_AEI, TY_AE, charger_path, latest
 
 log = logging.getLogger("citycse.ocpp.connections")
@@ -60,7 +61,7 @@ class ConnectionLog:
 
     def __init__(self, chargers: Chargers) -> None:
         self.chargers = chargers
-        self._latest: dict[str, asyncio.Task] = {}  # cp id -> its latest write
+        self._order = PerChargerOrder()
 
     def connected(self, cp_id: str, protocol: str, remote: Any) -> None:
         con = {"state": CONNECTED, "at": utc_now(), "protocol": protocol}
@@ -109,29 +110,18 @@ class ConnectionLog:
 
     async def drain(self) -> None:
         """Wait for the writes under way (the adapter is stopping)."""
-        pending = list(self._latest.values())
+        pending = self._order.pending()
         if pending:
             await asyncio.wait(pending)
 
     def _in_order(self, cp_id: str, job: Callable[[], Awaitable[None]]) -> None:
-        previous = self._latest.get(cp_id)
-
-        async def after_previous() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
+        async def logged() -> None:
             try:
                 await job()
             except Exception:  # noqa: BLE001 - a lost record is logged, the socket goes on
                 log.exception("event=connection_not_recorded cp=%s", cp_id)
 
-        task = asyncio.get_running_loop().create_task(after_previous())
-        self._latest[cp_id] = task
-
-        def done(finished: asyncio.Task) -> None:
-            if self._latest.get(cp_id) is finished:
-                del self._latest[cp_id]
-
-        task.add_done_callback(done)
+        self._order.run(cp_id, logged)
 
     async def _write(self, cp_id: str, con: dict[str, Any]) -> None:
         log.info("event=connection_recorded cp=%s state=%s", cp_id, con["state"])
