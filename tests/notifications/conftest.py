@@ -454,14 +454,16 @@ class Received:
 @dataclass
 class Receiver:
     """A real HTTP server recording every request. `mode`: ok, fail (HTTP 500), forbid
-    (HTTP 403), refuse4101 (HTTP 403 with X-M2M-RSC 4101), slow (sleeps `delay`). `down()`
-    closes the listening socket; `up()` listens again on the same port."""
+    (HTTP 403), refuse4101 (HTTP 403 with X-M2M-RSC 4101), slow (sleeps `delay`). With a
+    `gate`, every notification waits until the gate is set. `down()` closes the listening
+    socket; `up()` listens again on the same port."""
 
     port: int = field(default_factory=free_port)
     mode: str = "ok"
     delay: float = 0.0
     verification_mode: str | None = None  # answer to vrq, if not `mode`
     fail_once: set = field(default_factory=set)  # `con`s answered with HTTP 500 the first time
+    gate: threading.Event | None = None  # when set: notifications wait for it to open
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -509,6 +511,8 @@ class Receiver:
                     mode = receiver.verification_mode
                 if mode == "slow":
                     time.sleep(receiver.delay)
+                if receiver.gate is not None and not item.is_verification:
+                    receiver.gate.wait(15)
                 con = _con_of(body)
                 with receiver.lock:
                     if isinstance(con, str | int) and con in receiver.fail_once:
