@@ -7,7 +7,13 @@ websockets server settings as citycse's adapter (sub-protocol `ocpp1.6`, a large
 synchronous schema validation). Whatever citycse spends per message beyond this is the
 cost of its oneM2M side.
 
-    python bench/bare_csms.py --port 9000 [--host 127.0.0.1] [--speedups]
+    python bench/bare_csms.py --port 9000 [--host 127.0.0.1] [--speedups] [--control-port P]
+
+`--control-port` is the baseline of interlock_bench.py: a line `lock` on that loopback TCP
+port sends every connected charger RemoteStopTransaction for each session it started and
+then ChangeAvailability Inoperative (what citycse's fire-alarm interlock sends), and
+answers with the milliseconds it took to put every first call on the wire; `unlock` sends
+ChangeAvailability Operative to all and answers when every charger has answered.
 
 `--speedups` installs citycse's speed-ups of the package (ocpp_adapter/speedups.py: compiled
 schema validation, memoised key renaming and handler signatures), to compare like with like;
@@ -24,13 +30,14 @@ import contextlib
 import itertools
 import logging
 import signal
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import ocpp.messages
 import uvloop
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16 import ChargePoint, call, call_result
 from websockets.asyncio.server import ServerConnection, serve
 
 # The same choice as ocpp_adapter/server.py, so the baseline validates the same way.
@@ -39,6 +46,7 @@ ocpp.messages.ASYNC_VALIDATION = False
 SUBPROTOCOL = "ocpp1.6"
 BACKLOG = 4096
 _transaction_ids = itertools.count(1)
+connected: dict[str, BareChargePoint] = {}
 
 
 def utc_now() -> str:
@@ -46,7 +54,19 @@ def utc_now() -> str:
 
 
 class BareChargePoint(ChargePoint):
-    """Answers the charger's messages; remembers nothing."""
+    """Answers the charger's messages; remembers only its running sessions (for `lock`)."""
+
+    def __init__(self, cp_id: str, connection: ServerConnection) -> None:
+        super().__init__(cp_id, connection)
+        self.sessions: set[int] = set()
+
+    async def stop_and_lock(self) -> None:
+        for transaction_id in list(self.sessions):
+            await self.call(call.RemoteStopTransaction(transaction_id=transaction_id))
+        await self.call(call.ChangeAvailability(connector_id=0, type="Inoperative"))
+
+    async def unlock(self) -> None:
+        await self.call(call.ChangeAvailability(connector_id=0, type="Operative"))
 
     @on("BootNotification")
     async def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
@@ -66,8 +86,10 @@ class BareChargePoint(ChargePoint):
 
     @on("StartTransaction")
     async def on_start_transaction(self, **_: Any) -> call_result.StartTransaction:
+        transaction_id = next(_transaction_ids)
+        self.sessions.add(transaction_id)
         return call_result.StartTransaction(
-            transaction_id=next(_transaction_ids), id_tag_info={"status": "Accepted"}
+            transaction_id=transaction_id, id_tag_info={"status": "Accepted"}
         )
 
     @on("MeterValues")
@@ -75,7 +97,10 @@ class BareChargePoint(ChargePoint):
         return call_result.MeterValues()
 
     @on("StopTransaction")
-    async def on_stop_transaction(self, **_: Any) -> call_result.StopTransaction:
+    async def on_stop_transaction(
+        self, transaction_id: int, **_: Any
+    ) -> call_result.StopTransaction:
+        self.sessions.discard(transaction_id)
         return call_result.StopTransaction()
 
 
@@ -84,11 +109,42 @@ async def handle(connection: ServerConnection) -> None:
         await connection.close()
         return
     cp_id = connection.request.path.rstrip("/").rsplit("/", 1)[-1]
-    with contextlib.suppress(Exception):
-        await BareChargePoint(cp_id, connection).start()
+    charge_point = connected[cp_id] = BareChargePoint(cp_id, connection)
+    try:
+        with contextlib.suppress(Exception):
+            await charge_point.start()
+    finally:
+        if connected.get(cp_id) is charge_point:
+            del connected[cp_id]
 
 
-async def main(host: str, port: int) -> None:
+async def lock_all() -> float:
+    """Every charger's first call on the wire in one turn of the loop, as the interlock does;
+    the milliseconds that took."""
+    began = time.perf_counter()
+    tasks = [asyncio.create_task(cp.stop_and_lock()) for cp in list(connected.values())]
+    await asyncio.sleep(0)
+    sent_ms = (time.perf_counter() - began) * 1000
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return sent_ms
+
+
+async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """`lock` / `unlock`, one per line, each answered with one line."""
+    while line := (await reader.readline()).strip():
+        if line == b"lock":
+            writer.write(f"{await lock_all():.3f}\n".encode())
+        elif line == b"unlock":
+            cps = list(connected.values())
+            await asyncio.gather(*(cp.unlock() for cp in cps), return_exceptions=True)
+            writer.write(b"ok\n")
+        else:
+            writer.write(b"unknown\n")
+        await writer.drain()
+    writer.close()
+
+
+async def main(host: str, port: int, control_port: int | None) -> None:
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -104,7 +160,11 @@ async def main(host: str, port: int) -> None:
         backlog=BACKLOG,
     ):
         print(f"bare_csms listening on ws://{host}:{port}", flush=True)
-        await stop.wait()
+        if control_port is None:
+            await stop.wait()
+            return
+        async with await asyncio.start_server(control, "127.0.0.1", control_port):
+            await stop.wait()
 
 
 if __name__ == "__main__":
@@ -112,9 +172,10 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--speedups", action="store_true")
+    parser.add_argument("--control-port", type=int, default=None)
     args = parser.parse_args()
     if args.speedups:
         from ocpp_adapter import speedups
 
         speedups.install()
-    uvloop.run(main(args.host, args.port))
+    uvloop.run(main(args.host, args.port, args.control_port))

@@ -11,6 +11,11 @@ charger reached). The chargers then behave like real ones (StopTransaction, sett
 unless `--no-settle`. Repeated `--repeat` times per size (clear, new sessions, alarm).
 
     python bench/interlock_bench.py [--sizes 10,100,500,1000] [--repeat 3] [--json out.json]
+    python bench/interlock_bench.py --bare ...     # the baseline: bench/bare_csms.py
+
+`--bare` runs the same chargers against bench/bare_csms.py, a central system on the same
+`ocpp` package with no oneM2M side, which sends the same calls when told over its control
+port: the time a central system needs on this machine to reach the chargers at all.
 
 Clocks: CLOCK_MONOTONIC of this process for both ends; the server is another process on
 loopback. The chargers share this process's event loop, so their own CPU (receiving and
@@ -32,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -43,6 +48,7 @@ import ocpp.messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common  # noqa: E402
 from ocpp_adapter.charger_sim import SimulatedCharger, connected_charger  # noqa: E402
 from ocpp_adapter.cse_client import HttpClient  # noqa: E402
 from ocpp_adapter.demo import ADMIN, CSE_RN, demo_cse  # noqa: E402
@@ -189,34 +195,120 @@ class Fleet:
                 process.kill()
 
 
-async def run_size(size: int, repeat: int, settle: bool, processes: int) -> dict:
-    with (
-        tempfile.TemporaryDirectory(prefix="citycse-ilbench-") as folder,
-        demo_cse(Path(folder), None) as (base, ocpp_url),
-    ):
-        client = HttpClient(base)
-        raw = httpx.AsyncClient(base_url=base, timeout=30)
+class CityAlarm:
+    """citycse: a fire-alarm AE raises and clears its alarm over HTTP; the interlock service
+    inside the CSE stops and locks the chargers of its site."""
+
+    def __init__(self, base: str) -> None:
+        self.client = HttpClient(base)
+        self.raw = httpx.AsyncClient(base_url=base, timeout=30)
+        self.alarm: RegisteredDevice | None = None
+        self.reading = ""
+
+    async def prepare(self, ids: list[str]) -> None:
+        await _setup(self.client, ids)
+        self.alarm = await register_fire_alarm(self.client, SITE, CSE_RN)
+        await asyncio.sleep(1.0)
+
+    async def raise_alarm(self) -> float:
+        """The moment just before the alarm's create was sent."""
+        assert self.alarm is not None
+        started, self.reading = await _post_alarm(self.raw, self.alarm, True)
+        return started
+
+    async def clear(self) -> None:
+        assert self.alarm is not None
+        await _post_alarm(self.raw, self.alarm, False)
+
+    async def dispatch_ms(self) -> float | None:
+        return await _dispatch_ms(self.raw, self.reading)
+
+    async def close(self) -> None:
+        await self.raw.aclose()
+        await self.client.close()
+
+
+class BareAlarm:
+    """The baseline: bench/bare_csms.py told over its control port to send the same calls
+    (RemoteStopTransaction for each session, then ChangeAvailability) to every charger."""
+
+    def __init__(self, control_port: int) -> None:
+        self.control_port = control_port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.sent_ms: float | None = None
+
+    async def prepare(self, ids: list[str]) -> None:  # noqa: ARG002 - nothing to register
+        self.streams = await asyncio.open_connection("127.0.0.1", self.control_port)
+
+    async def _ask(self, line: bytes) -> str:
+        assert self.streams is not None
+        reader, writer = self.streams
+        writer.write(line + b"\n")
+        await writer.drain()
+        return (await reader.readline()).decode().strip()
+
+    async def raise_alarm(self) -> float:
+        started = time.monotonic()
+        self.sent_ms = round(float(await self._ask(b"lock")), 3)
+        return started
+
+    async def clear(self) -> None:
+        await self._ask(b"unlock")
+
+    async def dispatch_ms(self) -> float | None:
+        return self.sent_ms
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+
+
+@contextlib.contextmanager
+def bare_csms(folder: Path) -> Iterator[tuple[str, int]]:
+    """bench/bare_csms.py on free loopback ports: (its OCPP URL, its control port)."""
+    ocpp_port, control_port = common.free_port(), common.free_port()
+    command = [
+        sys.executable, str(Path(__file__).resolve().parent / "bare_csms.py"),
+        "--port", str(ocpp_port), "--control-port", str(control_port),
+    ]  # fmt: skip
+    server = common.ServerProcess(
+        command, folder / "bare.log", lambda: common.port_open(control_port)
+    )
+    server.start()
+    try:
+        yield f"ws://127.0.0.1:{ocpp_port}/ocpp", control_port
+    finally:
+        server.stop()
+
+
+async def run_size(size: int, repeat: int, settle: bool, processes: int, bare: bool) -> dict:
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citycse-ilbench-")))
+        alarm: CityAlarm | BareAlarm
+        if bare:
+            ocpp_url, control_port = stack.enter_context(bare_csms(folder))
+            alarm = BareAlarm(control_port)
+        else:
+            base, ocpp_url = stack.enter_context(demo_cse(folder, None))
+            alarm = CityAlarm(base)
         fleet = Fleet(ocpp_url, size, processes, settle)
         try:
             await fleet.ask("connected")
             await fleet.ask("boot")
-            await _setup(client, fleet.ids)
-            alarm = await register_fire_alarm(client, SITE, CSE_RN)
-            await asyncio.sleep(1.0)
+            await alarm.prepare(fleet.ids)
             runs = []
             for _ in range(repeat):
                 await fleet.ask("sessions")
                 await asyncio.sleep(0.5)
-                runs.append(await _one_alarm(raw, alarm, fleet))
+                runs.append(await _one_alarm(alarm, fleet))
                 clear = time.monotonic()
-                await _post_alarm(raw, alarm, False)
+                await alarm.clear()
                 await fleet.arrivals("ChangeAvailability(Operative)", clear)
                 await asyncio.sleep(0.5)
-            return {"chargers": size, "chargerProcesses": processes, "runs": runs}
+            return {"chargers": size, "chargerProcesses": processes, "bare": bare, "runs": runs}
         finally:
             fleet.close()
-            await raw.aclose()
-            await client.close()
+            await alarm.close()
 
 
 async def _post_alarm(
@@ -245,13 +337,12 @@ async def _dispatch_ms(raw: httpx.AsyncClient, reading: str) -> float | None:
     return None
 
 
-async def _one_alarm(raw: httpx.AsyncClient, alarm: RegisteredDevice, fleet: Fleet) -> dict:
+async def _one_alarm(alarm: CityAlarm | BareAlarm, fleet: Fleet) -> dict:
     since = time.monotonic()
-    started, reading = await _post_alarm(raw, alarm, True)
+    started = await alarm.raise_alarm()
     created = time.monotonic()
     arrivals = await fleet.arrivals("RemoteStopTransaction", since)
     await fleet.arrivals("ChangeAvailability(Inoperative)", since)
-    dispatch = await _dispatch_ms(raw, reading)
     latencies = [(a - started) * 1000 for a in arrivals]
     return {
         "create_ms": round((created - started) * 1000, 2),
@@ -259,7 +350,7 @@ async def _one_alarm(raw: httpx.AsyncClient, alarm: RegisteredDevice, fleet: Fle
         "p50_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "all_ms": round(max(latencies), 2),
-        "server_dispatch_ms": dispatch,
+        "server_dispatch_ms": await alarm.dispatch_ms(),
     }
 
 
@@ -269,16 +360,22 @@ async def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-settle", action="store_true", help="chargers do not stop")
     parser.add_argument("--charger-processes", type=int, default=4)
+    parser.add_argument(
+        "--bare", action="store_true", help="the same chargers and calls from bench/bare_csms.py"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        result = await run_size(size, args.repeat, not args.no_settle, args.charger_processes)
+        result = await run_size(
+            size, args.repeat, not args.no_settle, args.charger_processes, args.bare
+        )
         results.append(result)
         for run in result["runs"]:
             print(
-                f"chargers={size:5d}  create={run['create_ms']:7.2f} ms  "
+                f"{'bare' if args.bare else 'citycse'} chargers={size:5d}  "
+                f"create={run['create_ms']:7.2f} ms  "
                 f"first={run['first_ms']:7.2f}  p50={run['p50_ms']:7.2f}  "
                 f"p99={run['p99_ms']:7.2f}  all={run['all_ms']:7.2f} ms  "
                 f"dispatch={run['server_dispatch_ms']} ms  "
