@@ -39,11 +39,11 @@ def evict_over_limits(conn: Connection, container: Resource, cni: int, cbs: int)
         )
         victims: list[str] = []
         freed = 0
-        for row in rows:
+        for ri, size in rows:
             if not over(cni - len(victims), cbs - freed):
                 break
-            victims.append(row.ri)
-            freed += row.cs or 0
+            victims.append(ri)
+            freed += size
         if not victims:
             break
         repository.delete_rows(conn, victims)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -132,6 +132,18 @@ _BUMP = (
     .returning(R.st, R.cni, R.cbs, R.doc)
 )
 _CHILDREN_OF_TYPE = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER)
+_OLDEST_CHILDREN = (
+    select(R.ri, R.cs)
+    .where(R.pi == bindparam("pi"), R.ty == bindparam("ty"))
+    .order_by(R.st)
+    .limit(bindparam("limit", type_=Integer))
+)
+_UNCOUNT = (
+    update(resources)
+    .where(R.ri == bindparam("target"))
+    .values(cni=R.cni - bindparam("count"), cbs=R.cbs - bindparam("size"))
+)
+_DELETE_ONE = delete(resources).where(R.ri == bindparam("key"))
 _LOCK_SHARED = select(R.ri).where(R.ri == bindparam("key")).with_for_update(read=True)
 _LOCK_EXCLUSIVE = select(R.ri).where(R.ri == bindparam("key")).with_for_update()
 _EXISTS = select(R.ri).where(R.ri == bindparam("key"))
@@ -209,13 +221,13 @@ def bump_state_tag(conn: Connection, ri: str) -> int:
 
 
 def uncount_instances(conn: Connection, ri: str, count: int, size: int) -> None:
-    conn.execute(update(resources).where(R.ri == ri).values(cni=R.cni - count, cbs=R.cbs - size))
+    _execute(conn, _UNCOUNT, {"target": ri, "count": count, "size": size})
 
 
-def oldest_instances(conn: Connection, pi: str, ty: int, limit: int) -> Sequence[Row]:
-    return conn.execute(
-        select(R.ri, R.cs).where(R.pi == pi, R.ty == ty).order_by(R.st).limit(limit)
-    ).all()
+def oldest_instances(conn: Connection, pi: str, ty: int, limit: int) -> list[tuple[str, int]]:
+    """(ri, cs) of the `limit` oldest children of type `ty`, oldest first."""
+    rows = _execute(conn, _OLDEST_CHILDREN, {"pi": pi, "ty": ty, "limit": limit}).fetchall()
+    return [(ri, cs or 0) for ri, cs in rows]
 
 
 def instances_older_than(conn: Connection, pi: str, ty: int, ct: float) -> Sequence[Row]:
@@ -223,8 +235,10 @@ def instances_older_than(conn: Connection, pi: str, ty: int, ct: float) -> Seque
 
 
 def delete_rows(conn: Connection, ris: Sequence[str]) -> None:
-    if ris:
-        conn.execute(delete(resources).where(R.ri.in_(ris)))
+    if len(ris) == 1:
+        _execute(conn, _DELETE_ONE, {"key": ris[0]})
+    elif ris:
+        _execute_many(conn, _DELETE_ONE, [{"key": ri} for ri in ris])
 
 
 def edge_instance(conn: Connection, pi: str, ty: int, now: float, latest: bool) -> Resource | None:
