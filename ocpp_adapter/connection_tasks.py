@@ -23,7 +23,8 @@ class ConnectionTasks:
 
     def init_tasks(self) -> None:
         self._tasks: set[asyncio.Task] = set()
-        self._calls: set[asyncio.Future] = set()
+        self._callers: set[asyncio.Task] = set()
+        self._cut: set[asyncio.Task] = set()
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -31,23 +32,30 @@ class ConnectionTasks:
         task.add_done_callback(self._tasks.discard)
 
     async def until_closed(self, call: Awaitable[T]) -> T:
-        """`call`'s result, or ChargerDisconnected when the connection closes first."""
-        future = asyncio.ensure_future(call)
-        self._calls.add(future)
-        future.add_done_callback(self._calls.discard)
+        """`call`'s result, or ChargerDisconnected when the connection closes first.
+
+        The call runs in the caller's own task, so its message is on the wire before the
+        caller first waits: an interlock that starts calls to 500 chargers in one turn of the
+        loop has the first of them on their way while it still sends the others."""
+        caller = asyncio.current_task()
+        assert caller is not None
+        self._callers.add(caller)
         try:
-            await asyncio.wait({future})
+            return await call
         except asyncio.CancelledError:
-            future.cancel()
-            raise
-        if future.cancelled():
-            raise ChargerDisconnected("the charger disconnected before it answered")
-        return future.result()
+            # Cut by close_tasks, and by nothing else: the caller goes on with the failure.
+            if caller not in self._cut or caller.uncancel() > 0:
+                raise
+            raise ChargerDisconnected("the charger disconnected before it answered") from None
+        finally:
+            self._callers.discard(caller)
+            self._cut.discard(caller)
 
     async def close_tasks(self) -> None:
-        """The connection is gone: end its calls in flight and the work it spawned."""
-        for call in list(self._calls):
-            call.cancel()
+        """The connection is gone: cut its calls in flight and end the work it spawned."""
+        for caller in list(self._callers):
+            self._cut.add(caller)
+            caller.cancel()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._calls, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
