@@ -463,7 +463,7 @@ class Receiver:
     delay: float = 0.0
     verification_mode: str | None = None  # answer to vrq, if not `mode`
     fail_once: set = field(default_factory=set)  # `con`s answered with HTTP 500 the first time
-    gate: threading.Event | None = None  # when set: notifications wait for it to open
+    gate: threading.Event | None = None  # notifications wait until this event is set
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
