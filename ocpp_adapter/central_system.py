@@ -257,7 +257,7 @@ class CentralSystemChargePoint(ConnectionTasks, ChargePoint):
         try:
             request = json.loads(data or "")
             amount = Decimal(str(request["amount"]))
-            accepted = amount.is_finite() and self.sessions.set_budget(
+            accepted = amount.is_finite() and await self.sessions.set_budget(
                 str(request["idTag"]), amount
             )
         except (ValueError, KeyError, TypeError, InvalidOperation):

@@ -231,7 +231,7 @@ class CentralSystemChargePointV201(ConnectionTasks, ChargePoint):
         try:
             request = json.loads(data) if isinstance(data, str) else snake_to_camel_case(data)
             amount = Decimal(str(request["amount"]))
-            accepted = amount.is_finite() and self.sessions.set_budget(
+            accepted = amount.is_finite() and await self.sessions.set_budget(
                 str(request["idTag"]), amount
             )
         except (ValueError, KeyError, TypeError, InvalidOperation):

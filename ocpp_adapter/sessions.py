@@ -49,6 +49,7 @@ from ocpp_adapter.billing import (
 from ocpp_adapter.cse_client import CSEClient
 from ocpp_adapter.tariffs import TariffSource, parse_time
 from ocpp_adapter.tree import (
+    BUDGETS,
     EVCS_AEI,
     ORPHANS,
     SESSIONS,
@@ -213,8 +214,6 @@ class SessionService:
         self.min_balance = min_balance
         self.tariffs = tariffs
         self.locks = locks
-        self.budgets: dict[str, Decimal] = {}
-        """Amounts asked for with DataTransfer SetBudget, per idTag, used by the next start."""
         self._sessions: dict[int, Session] = {}
         self._keys: dict[str, int] = {}
         """Transaction ids of sessions started with an explicit key (OCPP 2.0.1)."""
@@ -270,12 +269,25 @@ class SessionService:
             )
         return decision
 
-    def set_budget(self, id_tag: str, amount: Decimal) -> bool:
+    async def set_budget(self, id_tag: str, amount: Decimal) -> bool:
+        """Keep the amount a card asked to spend (DataTransfer SetBudget) for its next
+        session, in the tree, so that it outlives a restart of the adapter."""
         tag = normalize_id_tag(id_tag)
         if tag is None or amount <= 0:
             return False
-        self.budgets[tag] = money(amount)
+        request = {"idTag": tag, "amount": str(money(amount)), "at": time.time()}
+        await add_instance(
+            self.client, BUDGETS, EVCS_AEI, request, labels=[f"idTag:{tag}"], answer=False
+        )
         return True
+
+    async def _take_requested_budget(self, tag: str) -> Decimal | None:
+        """The newest amount the card asked for since its last start; every request of the
+        card is used up by this start."""
+        requests = await instances(self.client, BUDGETS, EVCS_AEI, f"idTag:{tag}")
+        for request in requests:
+            await self.client.delete(f"{BUDGETS}/{request['rn']}", EVCS_AEI)
+        return money(requests[-1]["con"]["amount"]) if requests else None
 
     async def _default_budget(self, tag: str) -> Decimal | None:
         profile = await latest(self.client, f"{user_path(tag)}/profile", EVCS_AEI)
@@ -351,7 +363,7 @@ class SessionService:
             transaction_id = await self._next_transaction_id()
             hold = money(0)
             if decision.accepted:
-                requested = self.budgets.pop(tag, None)
+                requested = await self._take_requested_budget(tag)
                 if requested is None:
                     requested = await self._default_budget(tag)
                 hold = hold_amount(decision.balance, requested)

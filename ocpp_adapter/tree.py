@@ -47,6 +47,7 @@ USERS = f"{EVCS}/users"
 TARIFFS = f"{EVCS}/tariffs"
 SESSIONS = f"{EVCS}/sessions"
 TXIDS = f"{EVCS}/txids"
+BUDGETS = f"{EVCS}/budgets"
 AUTHORIZATIONS = f"{EVCS}/authorizations"
 ORPHANS = f"{EVCS}/orphans"
 CREDENTIALS = f"{EVCS}/credentials"
@@ -58,6 +59,7 @@ EVCS_CONTAINERS = {
     "tariffs": {},
     "sessions": {},
     "txids": {"mni": 1},
+    "budgets": {},
     "authorizations": {"mni": 100000},
     "orphans": {},
     "credentials": {},

@@ -383,6 +383,34 @@ async def test_a_session_survives_a_restart_of_the_cse_and_adapter(fresh_ocpp_cs
     assert (record["transactionId"], record["energyWh"], record["charged"]) == (txid, 5000, "1.50")
 
 
+async def test_an_asked_budget_survives_a_restart_and_serves_one_session(fresh_ocpp_cse: OcppCSE):
+    cse = fresh_ocpp_cse
+    card, cp_id = tag(), cp_name()
+    add_user(cse, card, "30.00", "--budget", "10.00")
+    async with charge_point(cse, cp_id) as cp:
+        await cp.boot()
+        for amount in ("4.00", "2.50"):
+            asked = await cp.send(
+                call.DataTransfer(
+                    vendor_id="citycse",
+                    message_id="SetBudget",
+                    data=json.dumps({"idTag": card.lower(), "amount": amount}),
+                )
+            )
+            assert asked.status == "Accepted"
+    await asyncio.to_thread(cse.restart)
+    async with charge_point(cse, cp_id) as cp:
+        await cp.boot()
+        first = (await start(cp, card, meter_start=0)).transaction_id
+        assert balance(cse, card) == Decimal("27.50"), "the newest asked amount is held"
+        await stop(cp, first, 0, minutes=1)
+        second = (await start(cp, card, meter_start=0, minutes=2)).transaction_id
+        assert balance(cse, card) == Decimal("20.00"), "the next session holds the default"
+        await stop(cp, second, 0, minutes=3)
+    assert balance(cse, card) == Decimal("30.00")
+    assert instances(cse, "cse-in/evcs/budgets") == []
+
+
 # -- the adapter as its own process ---------------------------------------------------------
 
 
