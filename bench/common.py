@@ -157,6 +157,19 @@ def serve_command(
     ]  # fmt: skip
 
 
+def bare_csms_command(
+    ocpp_port: int, speedups: bool = False, control_port: int | None = None
+) -> list[str]:
+    """`bench/bare_csms.py` on the loopback port: the central system with no oneM2M side."""
+    command = [sys.executable, str(REPO / "bench" / "bare_csms.py"),
+               "--host", HOST, "--port", str(ocpp_port)]  # fmt: skip
+    if speedups:
+        command.append("--speedups")
+    if control_port is not None:
+        command += ["--control-port", str(control_port)]
+    return command
+
+
 def cse_answers(port: int) -> bool:
     """True when the CSEBase on the port answers a retrieve by the admin with 200."""
     conn = http.client.HTTPConnection(HOST, port, timeout=2)

@@ -267,10 +267,7 @@ class BareAlarm:
 def bare_csms(folder: Path) -> Iterator[tuple[str, int]]:
     """bench/bare_csms.py on free loopback ports: (its OCPP URL, its control port)."""
     ocpp_port, control_port = common.free_port(), common.free_port()
-    command = [
-        sys.executable, str(Path(__file__).resolve().parent / "bare_csms.py"),
-        "--port", str(ocpp_port), "--control-port", str(control_port),
-    ]  # fmt: skip
+    command = common.bare_csms_command(ocpp_port, control_port=control_port)
     server = common.ServerProcess(
         command, folder / "bare.log", lambda: common.port_open(control_port)
     )

@@ -105,11 +105,6 @@ def citycse_command(db_url: str, http_port: int, ocpp_port: int, log_level: str)
     )  # fmt: skip
 
 
-def bare_command(ocpp_port: int, speedups: bool) -> list[str]:
-    command = [sys.executable, str(HERE / "bare_csms.py"), "--host", HOST, "--port", str(ocpp_port)]
-    return command + (["--speedups"] if speedups else [])
-
-
 class Database:
     """A fresh database per run: a SQLite file, or a PostgreSQL database dropped after."""
 
@@ -619,7 +614,7 @@ def run_target(args: argparse.Namespace, count: int) -> list[PhaseResult]:
     db = Database(args.db, workdir)
     target = ("bare+su" if args.bare_speedups else "bare") if args.bare else "citycse"
     if args.bare:
-        command = bare_command(ocpp_port, args.bare_speedups)
+        command = common.bare_csms_command(ocpp_port, args.bare_speedups)
     else:
         db.create()
         command = citycse_command(db.url, http_port, ocpp_port, args.log_level)
