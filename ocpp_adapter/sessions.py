@@ -275,7 +275,7 @@ class SessionService:
         tag = normalize_id_tag(id_tag)
         if tag is None or amount <= 0:
             return False
-        request = {"idTag": tag, "amount": str(money(amount)), "at": time.time()}
+        request = {"idTag": tag, "amount": str(money(amount))}
         await add_instance(
             self.client, BUDGETS, EVCS_AEI, request, labels=[f"idTag:{tag}"], answer=False
         )
