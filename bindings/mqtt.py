@@ -1,16 +1,15 @@
 """The MQTT binding (TS-0010): request primitives from a broker, responses back to it, and
 notifications to `mqtt://` targets and to AEs that are reached over MQTT.
 
-paho-mqtt runs its network loop on its own thread; every message is handed to the event
-loop, executed by the dispatcher like any HTTP request, and answered on the response topic.
+paho-mqtt speaks the protocol, driven by the event loop (see `mqtt_connection`); every
+request is executed by the dispatcher like any HTTP request and answered on the response
+topic.
 Several CSE workers share the request topics through an MQTT 5 shared subscription
 (`$share/<group>/...`), so each request is executed by exactly one of them."""
 
 import asyncio
-import contextlib
 import fcntl
 import logging
-import socket
 import ssl
 import tempfile
 from collections import OrderedDict, deque
@@ -24,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bindings.json_primitive import request_from_primitive, response_primitive
+from bindings.mqtt_connection import MqttConnection, PublishFailed
 from cse.addressing import cse_relative_id
 from cse.constants import Operation, ResourceType
 from cse.constants import ResponseStatusCode as RSC
@@ -35,10 +35,9 @@ from cse.settings import Settings
 
 log = logging.getLogger("citycse.mqtt")
 
-QOS = 1
 SESSION_EXPIRY_SECONDS = 600
+KEEPALIVE_SECONDS = 30
 MAX_SLOTS = 64
-PUBLISH_TIMEOUT_SECONDS = 10.0
 REPLAY_CACHE_SIZE = 10_000
 SERIALIZATIONS = ("json",)
 
@@ -100,9 +99,7 @@ class MqttBinding:
         self.broker = Broker(settings.mqtt)
         self.cse_topic_id = topic_id(settings.cse_id)
         self.connected = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: mqtt.Client | None = None
-        self._publishes: dict[int, asyncio.Future] = {}
+        self._connection: MqttConnection | None = None
         self._slot_lock: Any = None
         self._inbox: dict[str, deque[tuple[str, bytes]]] = {}
         self._workers: dict[str, asyncio.Task] = {}
@@ -125,8 +122,27 @@ class MqttBinding:
         return filters
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         client_id = self.settings.mqtt_client_id or self._client_id_slot()
+        self._connection = MqttConnection(
+            self._paho_client(client_id),
+            f"{self.broker.host}:{self.broker.port}",
+            lambda: self.request_filters,
+            self._enqueue,
+        )
+        self.connected = self._connection.connected
+        self._connection.start()
+        for scheme in ("mqtt", "mqtts"):
+            self.notifications.register_transport(scheme, self.deliver_notification)
+        log.info(
+            "event=mqtt_connecting broker=%s:%d client_id=%s",
+            self.broker.host,
+            self.broker.port,
+            client_id,
+        )
+
+    def _paho_client(self, client_id: str) -> mqtt.Client:
+        """A paho client with this CSE's identity, credentials and TLS, set up to resume its
+        persistent session (TS-0010: clean session false)."""
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
@@ -141,35 +157,20 @@ class MqttBinding:
                 cert_reqs=ssl.CERT_NONE if self.settings.mqtt_tls_insecure else ssl.CERT_REQUIRED,
             )
             client.tls_insecure_set(self.settings.mqtt_tls_insecure)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
         client.connect_async(
             self.broker.host,
             self.broker.port,
-            keepalive=30,
+            keepalive=KEEPALIVE_SECONDS,
             clean_start=False,
             properties=properties,
         )
-        client.loop_start()
-        self._client = client
-        for scheme in ("mqtt", "mqtts"):
-            self.notifications.register_transport(scheme, self.deliver_notification)
-        log.info(
-            "event=mqtt_connecting broker=%s:%d client_id=%s",
-            self.broker.host,
-            self.broker.port,
-            client_id,
-        )
+        return client
 
     async def stop(self) -> None:
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
+        if self._connection is not None:
+            await self._connection.stop()
         if self._slot_lock is not None:
             self._slot_lock.close()
 
@@ -194,29 +195,7 @@ class MqttBinding:
             return base if slot == 0 else f"{base}::{slot}"
         raise RuntimeError("no free MQTT client slot: too many workers of this CSE")
 
-    # -- paho callbacks (network thread) -----------------------------------------------
-
-    def _on_connect(
-        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _properties: Any
-    ) -> None:
-        if reason.is_failure:
-            log.warning("event=mqtt_connect_refused reason=%s", reason)
-            return
-        with contextlib.suppress(OSError, AttributeError):
-            # paho leaves Nagle on: a response written after its PUBACK waited ~40 ms.
-            client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client.subscribe([(topic, QOS) for topic in self.request_filters])
-        log.info("event=mqtt_connected broker=%s:%d", self.broker.host, self.broker.port)
-        self._call_soon(self.connected.set)
-
-    def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _properties: Any
-    ) -> None:
-        log.warning("event=mqtt_disconnected reason=%s", reason)
-        self._call_soon(self.connected.clear)
-
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: Any) -> None:
-        self._call_soon(self._enqueue, message.topic, message.payload)
+    # -- requests ----------------------------------------------------------------------
 
     def _enqueue(self, topic: str, payload: bytes) -> None:
         """Requests of one sender run in the order they were published; senders run
@@ -240,45 +219,13 @@ class MqttBinding:
             del self._workers[sender]
             del self._inbox[sender]
 
-    def _on_publish(
-        self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _properties: Any
-    ) -> None:
-        self._call_soon(self._published, mid)
-
-    def _call_soon(self, fn: Any, *args: Any) -> None:
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(fn, *args)
-
-    def _published(self, mid: int) -> None:
-        future = self._publishes.pop(mid, None)
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    # -- publishing --------------------------------------------------------------------
-
     async def publish(self, topic: str, payload: bytes, wait: bool = False) -> None:
         """Publish at QoS 1; with `wait`, until the broker acknowledged it."""
-        assert self._client is not None and self._loop is not None
-        future = self._loop.create_future() if wait else None
-        info = self._client.publish(topic, payload, qos=QOS)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
-            raise DeliveryFailed(f"MQTT publish failed: {mqtt.error_string(info.rc)}")
-        if future is None:
-            return
-        if info.is_published():
-            return
-        self._publishes[info.mid] = future
-        if info.is_published():  # acknowledged before the future was registered
-            self._publishes.pop(info.mid, None)
-            return
+        assert self._connection is not None
         try:
-            await asyncio.wait_for(future, PUBLISH_TIMEOUT_SECONDS)
-        except TimeoutError:
-            self._publishes.pop(info.mid, None)
-            raise DeliveryFailed("the broker did not acknowledge the publish") from None
-
-    # -- requests ----------------------------------------------------------------------
+            await self._connection.publish(topic, payload, wait)
+        except PublishFailed as error:
+            raise DeliveryFailed(str(error)) from None
 
     async def _handle(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
