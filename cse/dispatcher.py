@@ -27,6 +27,7 @@ from cse.constants import (
 from cse.constants import ResponseStatusCode as RSC
 from cse.delivery import NotificationService
 from cse.discovery import find, matches
+from cse.edge_cache import EDGES, EdgeCache
 from cse.errors import (
     BadRequest,
     M2MError,
@@ -102,6 +103,8 @@ class Dispatcher:
         self.access = access
         self.notifications = notifications
         self.changes = changes
+        self.edges = EdgeCache(enabled=settings.workers == 1)
+        storage.on_change(self.edges.changed)
         self._last_request_log_prune = 0.0
 
     def _committed(self, kind: str, resource: Resource, produced: events.Produced) -> None:
@@ -202,8 +205,26 @@ class Dispatcher:
 
     async def resolve(self, request: Request) -> tuple[Target, Resource, Resource | None]:
         target = self.target(request)
-        resource, parent = await self.storage.read(_resolve, target, now())
+        moment = now()
+        if request.op == Operation.RETRIEVE and target.virtual in EDGES:
+            return target, *await self._resolve_edge(target, moment)
+        resource, parent = await self.storage.read(_resolve, target, moment)
         return target, resource, parent
+
+    async def _resolve_edge(
+        self, target: Target, moment: float
+    ) -> tuple[Resource, Resource | None]:
+        """The `la` or `ol` instance and its container, from the cache when it has them."""
+        key = (target.structured, target.key, target.virtual or "")
+        cached = self.edges.get(key, moment)
+        if cached is not None:
+            return cached
+        generation = self.edges.generation
+        instance, container = await self.storage.read(_resolve, target, moment)
+        if container is None:  # not a container's instance: nothing to cache
+            return instance, container
+        self.edges.put(key, (instance, container), generation)
+        return instance, container
 
     async def require(
         self,

@@ -46,7 +46,7 @@ def evict_over_limits(conn: Connection, container: Resource, cni: int, cbs: int)
             freed += size
         if not victims:
             break
-        repository.delete_rows(conn, victims)
+        repository.delete_instances(conn, container.ri, victims)
         repository.uncount_instances(conn, container.ri, len(victims), freed)
         cni -= len(victims)
         cbs -= freed
@@ -58,7 +58,7 @@ def evict_older_than_mia(conn: Connection, container: Resource) -> None:
         return
     rows = repository.instances_older_than(conn, container.ri, ResourceType.CIN, now() - mia)
     if rows:
-        repository.delete_rows(conn, [row.ri for row in rows])
+        repository.delete_instances(conn, container.ri, [row.ri for row in rows])
         repository.uncount_instances(conn, container.ri, len(rows), sum(r.cs or 0 for r in rows))
 
 

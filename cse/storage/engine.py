@@ -34,7 +34,10 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cse.storage.touched import take as take_touched
+
 T = TypeVar("T")
+ChangeListener = Callable[[set[str]], None]
 log = logging.getLogger("citycse.storage")
 
 SQLITE_PRAGMAS = (
@@ -96,7 +99,9 @@ class _WriteJob:
         self.error: BaseException | None = None
 
 
-def _settle(jobs: list[_WriteJob]) -> None:
+def _settle(jobs: list[_WriteJob], touched: set[str], changed: "ChangeListener") -> None:
+    if touched:
+        changed(touched)
     for job in jobs:
         if job.future.done():
             continue
@@ -143,8 +148,9 @@ class WalCheckpointer:
 class SQLiteWriter:
     """One thread that owns the write connection and commits queued jobs in batches."""
 
-    def __init__(self, engine: Engine, lock_path: Path | None) -> None:
+    def __init__(self, engine: Engine, lock_path: Path | None, changed: "ChangeListener") -> None:
         self._engine = engine
+        self._changed = changed
         self._checkpointer = WalCheckpointer(engine)
         # Writers of several processes queue on this file lock rather than in SQLite's busy
         # handler, which sleeps in steps of up to 100 ms and made p99 explode with 2 workers.
@@ -187,12 +193,13 @@ class SQLiteWriter:
             while (batch := self._next_batch()) is not None:
                 self._commit(conn, batch)
                 self._checkpointer.committed()
+                touched = take_touched(conn)
                 by_loop: dict[asyncio.AbstractEventLoop, list[_WriteJob]] = {}
                 for job in batch:
                     by_loop.setdefault(job.loop, []).append(job)
                 for loop, jobs in by_loop.items():
                     with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                        loop.call_soon_threadsafe(_settle, jobs)
+                        loop.call_soon_threadsafe(_settle, jobs, touched, self._changed)
 
     def _commit(self, conn: Connection, batch: list[_WriteJob]) -> None:
         """Commit a batch, holding the cross-process write lock while it runs."""
@@ -252,11 +259,12 @@ class Storage:
     def __init__(self, url: str, pool_size: int = 8) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
+        self._change_listeners: list[ChangeListener] = []
         if self.is_sqlite:
             self._sync_engine = _sqlite_engine(url, pool_size=pool_size + 2)
             self._inline = self._sync_engine.connect()
             self._scanners = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-scan")
-            self._writer = SQLiteWriter(self._sync_engine, _write_lock_path(url))
+            self._writer = SQLiteWriter(self._sync_engine, _write_lock_path(url), self._changed)
         else:
             # A pool that covers the usual concurrency: overflow connections are closed on
             # check-in, and reconnecting on every burst cost more than the queries.
@@ -267,6 +275,15 @@ class Storage:
             self._autocommit_engine = self._async_engine.execution_options(
                 isolation_level="AUTOCOMMIT"
             )
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call `listener` with the IDs of the resources that each write transaction of this
+        process changed, after it committed and before its writer goes on."""
+        self._change_listeners.append(listener)
+
+    def _changed(self, touched: set[str]) -> None:
+        for listener in self._change_listeners:
+            listener(touched)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """A short read (point lookups)."""
@@ -294,8 +311,16 @@ class Storage:
         """A transaction: committed when the function returns, rolled back if it raises."""
         if self.is_sqlite:
             return await self._writer.submit(fn, args)
-        async with self._async_engine.begin() as conn:
-            return await conn.run_sync(fn, *args)
+        touched: set[str] = set()
+        try:
+            async with self._async_engine.begin() as conn:
+                try:
+                    return await conn.run_sync(fn, *args)
+                finally:
+                    touched = take_touched(conn.sync_connection)
+        finally:
+            if touched:  # after the commit (or the rollback)
+                self._changed(touched)
 
     async def close(self) -> None:
         if self.is_sqlite:

@@ -16,6 +16,7 @@ from cse.storage.prebuilt import execute as _execute
 from cse.storage.prebuilt import execute_many as _execute_many
 from cse.storage.prebuilt import first as _first
 from cse.storage.schema import labels, resources
+from cse.storage.touched import note
 
 R = resources.c
 RESOURCE_COLUMNS = (
@@ -174,6 +175,7 @@ def exists_ri(conn: Connection, ri: str) -> bool:
 def insert_resource(conn: Connection, resource: Resource) -> None:
     """Insert a resource and its labels. The unique constraints make clashes atomic: a taken
     structured path is 4105 (name clash), a taken resource ID raises IdentifierTaken."""
+    note(conn, resource.pi)
     try:
         _execute(conn, _INSERT, _values(resource))
     except (IntegrityError, sqlite3.IntegrityError) as exc:
@@ -188,6 +190,7 @@ def insert_resource(conn: Connection, resource: Resource) -> None:
 
 def save_resource(conn: Connection, resource: Resource, labels_changed: bool) -> None:
     """Write back an updated resource (everything but its identity and counters)."""
+    note(conn, resource.ri)
     values = _values(resource)
     for key in ("ri", "ty", "rn", "pi", "srn", "depth", "owner", "ct", "st", "cni", "cbs"):
         values.pop(key)
@@ -205,6 +208,7 @@ def save_resource(conn: Connection, resource: Resource, labels_changed: bool) ->
 def bump_container(conn: Connection, ri: str, size: int) -> tuple[int, int, int, dict[str, Any]]:
     """Count one new instance of `size` bytes in a container; returns its new (st, cni, cbs)
     and its attributes as they are now (its limits may have changed since it was read)."""
+    note(conn, ri)
     row = _first(conn, _BUMP, {"target": ri, "size": size})
     if row is None:
         raise NotFound(f"container {ri} no longer exists")
@@ -212,6 +216,7 @@ def bump_container(conn: Connection, ri: str, size: int) -> tuple[int, int, int,
 
 
 def bump_state_tag(conn: Connection, ri: str) -> int:
+    note(conn, ri)
     row = conn.execute(
         update(resources).where(R.ri == ri).values(st=R.st + 1).returning(R.st)
     ).first()
@@ -221,6 +226,7 @@ def bump_state_tag(conn: Connection, ri: str) -> int:
 
 
 def uncount_instances(conn: Connection, ri: str, count: int, size: int) -> None:
+    note(conn, ri)
     _execute(conn, _UNCOUNT, {"target": ri, "count": count, "size": size})
 
 
@@ -234,7 +240,9 @@ def instances_older_than(conn: Connection, pi: str, ty: int, ct: float) -> Seque
     return conn.execute(select(R.ri, R.cs).where(R.pi == pi, R.ty == ty, R.ct < ct)).all()
 
 
-def delete_rows(conn: Connection, ris: Sequence[str]) -> None:
+def delete_instances(conn: Connection, pi: str, ris: Sequence[str]) -> None:
+    """Delete instances of the container `pi` (leaf rows: they have no children)."""
+    note(conn, pi, *ris)
     if len(ris) == 1:
         _execute(conn, _DELETE_ONE, {"key": ris[0]})
     elif ris:
@@ -268,11 +276,14 @@ def delete_subtree(conn: Connection, resource: Resource) -> list[tuple[str, int,
     deleted: list[tuple[str, int, str | None]] = []
     while rows := conn.execute(statement).all():
         deleted.extend((row.ri, row.ty, row.pi) for row in rows)
+    for ri, _, pi in deleted:
+        note(conn, ri, pi)
     return deleted
 
 
 def set_instance_expiry(conn: Connection, pi: str, ty: int, mia: int | None) -> None:
     """Recompute the effective expiry of a container's instances after its `mia` changed."""
+    note(conn, pi)
     expires: Any = R.et
     if mia is not None:
         limit = R.ct + mia
