@@ -59,6 +59,7 @@ class MqttConnection:
         self._watching_writes = False
         self._flush_scheduled = False
         self._lost: asyncio.Future | None = None
+        self._accepted = False
         self._tasks: list[asyncio.Task] = []
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -104,9 +105,10 @@ class MqttConnection:
                 continue
             self._attach()
             await self._lost
-            if self.connected.is_set():
-                delay = MIN_RECONNECT_DELAY_SECONDS
             self.connected.clear()
+            if self._accepted:  # the broker had taken this connection: back off afresh
+                self._accepted = False
+                delay = MIN_RECONNECT_DELAY_SECONDS
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
 
@@ -185,6 +187,7 @@ class MqttConnection:
             return
         client.subscribe([(topic, QOS) for topic in self._subscriptions()])
         log.info("event=mqtt_connected broker=%s", self.name)
+        self._accepted = True
         self.connected.set()
         while self._held:
             self._submit(*self._held.popleft())

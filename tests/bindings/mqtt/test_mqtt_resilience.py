@@ -304,3 +304,27 @@ def test_two_workers_duplicate_is_executed_once(broker, two_workers):
         assert container_cni(client, path, originator) == len(bodies)
     finally:
         client.close()
+
+
+def test_every_broker_restart_is_followed_by_a_prompt_reconnect():
+    """The reconnect backoff starts afresh once the broker took a connection: after each
+    of three restarts in a row the CSE is back within a few seconds, not after 4, 8, 16."""
+    with private_broker() as own:
+        cse = launch_cse(own.info)
+        try:
+            for restart in range(1, 4):
+                own.stop()
+                time.sleep(1.5)
+                own.start()
+                back = time.monotonic()
+                while cse.log_tail(10_000_000).count("event=mqtt_connected ") < restart + 1:
+                    assert time.monotonic() - back < 5.0, f"no reconnect after restart {restart}"
+                    time.sleep(0.1)
+            client = MqttClient(own.info, cse.cse_id)
+            try:
+                originator, path = make_container(client)
+                ok(client.request(cin(path, originator)), 2001)
+            finally:
+                client.close()
+        finally:
+            retire_cse(cse)
