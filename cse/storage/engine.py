@@ -24,7 +24,6 @@ import fcntl
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -119,7 +118,7 @@ class WalCheckpointer:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._committed = threading.Event()
-        self._closing = False
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
         self._thread.start()
 
@@ -127,7 +126,7 @@ class WalCheckpointer:
         self._committed.set()
 
     def close(self) -> None:
-        self._closing = True
+        self._closed.set()
         self._committed.set()
         self._thread.join(timeout=10)
 
@@ -135,9 +134,8 @@ class WalCheckpointer:
         with self._engine.connect() as conn:
             while True:
                 self._committed.wait()
-                if self._closing:
+                if self._closed.wait(CHECKPOINT_INTERVAL_SECONDS):
                     return
-                time.sleep(CHECKPOINT_INTERVAL_SECONDS)
                 self._committed.clear()
                 try:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
