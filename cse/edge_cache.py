@@ -14,6 +14,8 @@ one worker only; with several workers each one would miss the others' commits.""
 from cse.resource import Resource
 
 MAX_ENTRIES = 10_000
+MAX_CONTENT_BYTES = 64 * 1024 * 1024
+"""The cache starts afresh when it would hold more entries, or more content than this."""
 EDGES = frozenset({"la", "ol"})
 
 Key = tuple[bool, str, str]
@@ -33,6 +35,7 @@ class EdgeCache:
         """Moves on every commit: a read that started at another generation is not kept."""
         self._entries: dict[Key, Entry] = {}
         self._keys_by_container: dict[str, list[Key]] = {}
+        self._content_bytes = 0
 
     def get(self, key: Key, moment: float) -> Entry | None:
         entry = self._entries.get(key)
@@ -45,12 +48,17 @@ class EdgeCache:
         return entry
 
     def put(self, key: Key, entry: Entry, generation: int) -> None:
-        if not self.enabled or generation != self.generation:
+        size = entry[0].cs or 0
+        if not self.enabled or generation != self.generation or key in self._entries:
             return
-        if len(self._entries) >= MAX_ENTRIES:
+        if size > MAX_CONTENT_BYTES:
+            return
+        if len(self._entries) >= MAX_ENTRIES or self._content_bytes + size > MAX_CONTENT_BYTES:
             self._entries.clear()
             self._keys_by_container.clear()
+            self._content_bytes = 0
         self._entries[key] = entry
+        self._content_bytes += size
         self._keys_by_container.setdefault(entry[1].ri, []).append(key)
 
     def changed(self, ris: set[str]) -> None:
@@ -63,4 +71,6 @@ class EdgeCache:
 
     def _drop(self, container_ri: str) -> None:
         for key in self._keys_by_container.pop(container_ri, ()):
-            self._entries.pop(key, None)
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._content_bytes -= entry[0].cs or 0

@@ -72,6 +72,20 @@ def test_a_full_cache_starts_afresh(monkeypatch) -> None:
     assert cache.get((True, "c2", "la"), 1.0) is not None
 
 
+def test_a_cache_full_of_content_starts_afresh(monkeypatch) -> None:
+    monkeypatch.setattr(edge_cache, "MAX_CONTENT_BYTES", 1000)
+    cache = EdgeCache(enabled=True)
+    big = resource("cin2", pi="cnt1")
+    big.cs = 600
+    cache.put((True, "c0", "la"), (big, resource("cnt0")), cache.generation)
+    cache.changed({"cnt0"})  # dropping an entry gives its bytes back
+    cache.put((True, "c1", "la"), (big, resource("cnt1")), cache.generation)
+    assert cache.get((True, "c1", "la"), 1.0) is not None
+    cache.put((True, "c2", "la"), (big, resource("cnt2")), cache.generation)
+    assert cache.get((True, "c1", "la"), 1.0) is None
+    assert cache.get((True, "c2", "la"), 1.0) is not None
+
+
 def test_touched_notes_belong_to_one_transaction() -> None:
     with create_engine("sqlite://").connect() as conn:
         touched.note(conn, "a", None, "b")
