@@ -367,7 +367,11 @@ class RawLoop:
                 time.sleep(0.01)
                 continue
             for key, _ in self.selector.select(0.05):
-                key.data.on_readable()
+                try:
+                    key.data.on_readable()
+                except OSError:
+                    if key.data.sock.fileno() != -1:
+                        raise  # not a connection that was closed while the select ran
 
 
 RAW: RawLoop | None = None
