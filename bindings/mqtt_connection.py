@@ -120,11 +120,14 @@ class MqttConnection:
                 self.client.loop_misc()
 
     def _attach(self) -> None:
+        self._lost = self._loop.create_future()
         self._socket = self.client.socket()
+        if self._socket is None:  # closed again before it could be watched
+            self._lost.set_result(None)
+            return
         with contextlib.suppress(OSError, AttributeError):
             # paho leaves Nagle on: a response written after its PUBACK would wait ~40 ms
             self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._lost = self._loop.create_future()
         self._loop.add_reader(self._socket, self._read)
         self._flush()
 
@@ -190,7 +193,11 @@ class MqttConnection:
         self._accepted = True
         self.connected.set()
         while self._held:
-            self._submit(*self._held.popleft())
+            topic, payload, acknowledged = self._held.popleft()
+            try:
+                self._submit(topic, payload, acknowledged)
+            except PublishFailed as error:  # a reply nobody awaits: the sender asks again
+                log.warning("event=mqtt_publish_failed topic=%s error=%s", topic, error)
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _properties: Any
