@@ -37,7 +37,9 @@ class CSERuntime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.storage = Storage(settings.db, pool_size=settings.db_pool_size)
+        self.storage = Storage(
+            settings.db, pool_size=settings.db_pool_size, sole_writer=settings.workers == 1
+        )
         self.access = AccessControl(
             settings.admin_originator,
             self._load_policies,

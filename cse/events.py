@@ -167,7 +167,7 @@ def _matching(
     modified: dict[str, Any] | None = None,
 ) -> list[Resource]:
     out = []
-    for subscription in repository.subscriptions_of(conn, ri, ResourceType.SUB, now()):
+    for subscription in repository.subscriptions_of(conn, ri, now()):
         if net not in notification_events(subscription.attrs):
             continue
         enc = subscription.attrs.get("enc") or {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.engine import Connection
 
 from cse.storage import prebuilt
@@ -20,6 +20,9 @@ DELIVERED = 1
 DROPPED = 2
 AWAITING_PICKUP = 3
 """Addressed to an AE that is not request-reachable: fetched by its stream or polling channel."""
+IS_PENDING = N.state == literal_column(str(PENDING))
+"""Written out, not bound: the due index holds only pending rows, and the planners use it
+only for a query that names the same constant (cse/storage/schema.py)."""
 
 
 @dataclass(slots=True)
@@ -67,12 +70,8 @@ _COLUMNS = (
 
 # Statements of the hot path are built once: building and compiling them cost more than
 # running them (a fan-out writes one row per target, every delivery settles its rows).
-_INSERT = (
-    insert(notifications)
-    .values(
-        {column.name: bindparam(column.name) for column in notifications.c if column is not N.id}
-    )
-    .returning(N.id)
+_INSERT = insert(notifications).values(
+    {column.name: bindparam(column.name) for column in notifications.c if column is not N.id}
 )
 _SETTLE_DELIVERED = (
     update(notifications)
@@ -156,9 +155,10 @@ def add(
         conn.execute(delete(notifications).where(*superseded))
     rqi = new_request_id()
     payload = orjson.dumps(body)
-    row = prebuilt.first(
+    item_id = prebuilt.insert_returning_id(
         conn,
         _INSERT,
+        N.id,
         {
             "target": target,
             "sub_ri": sub_ri,
@@ -179,7 +179,7 @@ def add(
     if lease_until is None:
         return None
     return Notification(
-        id=row[0],
+        id=item_id,
         target=target,
         sub_ri=sub_ri,
         rqi=rqi,
@@ -196,7 +196,7 @@ def pending_events(conn: Connection, sub_ri: str, target: str) -> int:
     """How many events the undelivered notifications of a subscription to a target stand for."""
     return conn.execute(
         select(func.coalesce(func.sum(N.events), 0)).where(
-            N.sub_ri == sub_ri, N.target == target, N.state == PENDING
+            N.sub_ri == sub_ri, N.target == target, IS_PENDING
         )
     ).scalar_one()
 
@@ -204,7 +204,7 @@ def pending_events(conn: Connection, sub_ri: str, target: str) -> int:
 def make_due(conn: Connection, sub_ri: str, target: str, moment: float) -> None:
     conn.execute(
         update(notifications)
-        .where(N.sub_ri == sub_ri, N.target == target, N.state == PENDING, N.next_attempt > moment)
+        .where(N.sub_ri == sub_ri, N.target == target, IS_PENDING, N.next_attempt > moment)
         .values(next_attempt=moment)
     )
 
@@ -216,13 +216,13 @@ def claim_due(
     a target receives its notifications in order)."""
     backing_off = (
         select(N.target)
-        .where(N.state == PENDING, N.attempts > 0, N.next_attempt > moment)
+        .where(IS_PENDING, N.attempts > 0, N.next_attempt > moment)
         .scalar_subquery()
     )
     due = (
         select(N.id)
         .where(
-            N.state == PENDING,
+            IS_PENDING,
             N.next_attempt <= moment,
             or_(N.lease_until.is_(None), N.lease_until < moment),
             N.target.not_in(backing_off),

@@ -1,5 +1,6 @@
 """oneM2M timestamps (TS-0004 6.3.3): ISO 8601 basic format, UTC."""
 
+import math
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -13,10 +14,21 @@ def now() -> float:
     return time.time()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
+def _second(whole: int) -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(whole))
+
+
 def to_timestamp(epoch: float) -> str:
-    """Format epoch seconds as `20141003T112032,123456`."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%dT%H%M%S,%f")
+    """Format epoch seconds as `20141003T112032,123456`: the microseconds rounded half to
+    even, as `datetime.fromtimestamp` does; the second is formatted once and remembered."""
+    if epoch < 0:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%dT%H%M%S,%f")
+    whole = math.floor(epoch)
+    micros = round((epoch - whole) * 1e6)
+    if micros == 1_000_000:
+        whole, micros = whole + 1, 0
+    return f"{_second(whole)},{micros:06d}"
 
 
 def parse_timestamp(text: str) -> float:

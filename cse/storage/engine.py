@@ -33,6 +33,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cse.storage import subscription_cache
 from cse.storage.touched import take as take_touched
 
 T = TypeVar("T")
@@ -146,9 +147,16 @@ class WalCheckpointer:
 class SQLiteWriter:
     """One thread that owns the write connection and commits queued jobs in batches."""
 
-    def __init__(self, engine: Engine, lock_path: Path | None, changed: "ChangeListener") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        lock_path: Path | None,
+        changed: "ChangeListener",
+        sole_writer: bool,
+    ) -> None:
         self._engine = engine
         self._changed = changed
+        self._sole_writer = sole_writer
         self._checkpointer = WalCheckpointer(engine)
         # Writers of several processes queue on this file lock rather than in SQLite's busy
         # handler, which sleeps in steps of up to 100 ms and made p99 explode with 2 workers.
@@ -188,9 +196,12 @@ class SQLiteWriter:
     def _run(self) -> None:
         with self._engine.connect() as conn:
             conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
+            if self._sole_writer:
+                subscription_cache.keep_on(conn)
             while (batch := self._next_batch()) is not None:
                 self._commit(conn, batch)
                 self._checkpointer.committed()
+                subscription_cache.transaction_ended(conn)
                 touched = take_touched(conn)
                 by_loop: dict[asyncio.AbstractEventLoop, list[_WriteJob]] = {}
                 for job in batch:
@@ -254,7 +265,9 @@ def _write_lock_path(url: str) -> Path | None:
 class Storage:
     """Runs repository functions as reads, scans or write transactions."""
 
-    def __init__(self, url: str, pool_size: int = 8) -> None:
+    def __init__(self, url: str, pool_size: int = 8, sole_writer: bool = False) -> None:
+        """`sole_writer`: no other process writes to this database while this one runs, so
+        what it learnt of the database stays true until it changes it itself."""
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self._change_listeners: list[ChangeListener] = []
@@ -262,7 +275,9 @@ class Storage:
             self._sync_engine = _sqlite_engine(url, pool_size=pool_size + 2)
             self._inline = self._sync_engine.connect()
             self._scanners = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-scan")
-            self._writer = SQLiteWriter(self._sync_engine, _write_lock_path(url), self._changed)
+            self._writer = SQLiteWriter(
+                self._sync_engine, _write_lock_path(url), self._changed, sole_writer
+            )
         else:
             # A pool that covers the usual concurrency: overflow connections are closed on
             # check-in, and reconnecting on every burst cost more than the queries.

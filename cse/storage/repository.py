@@ -10,8 +10,10 @@ from sqlalchemy import Integer, and_, bindparam, case, delete, insert, or_, sele
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
+from cse.constants import ResourceType
 from cse.errors import BadRequest, Conflict, NotFound
 from cse.resource import Resource
+from cse.storage import subscription_cache
 from cse.storage.prebuilt import execute as _execute
 from cse.storage.prebuilt import execute_many as _execute_many
 from cse.storage.prebuilt import first as _first
@@ -132,7 +134,7 @@ _BUMP = (
     .values(st=R.st + 1, cni=R.cni + 1, cbs=R.cbs + bindparam("size"))
     .returning(R.st, R.cni, R.cbs, R.doc)
 )
-_CHILDREN_OF_TYPE = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER)
+_SUBSCRIPTIONS = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER)
 _OLDEST_CHILDREN = (
     select(R.ri, R.cs)
     .where(R.pi == bindparam("pi"), R.ty == bindparam("ty"))
@@ -172,10 +174,16 @@ def exists_ri(conn: Connection, ri: str) -> bool:
     return _first(conn, _EXISTS, {"key": ri}) is not None
 
 
+def _changing_subscriptions_of(conn: Connection, resource: Resource) -> None:
+    if resource.ty == ResourceType.SUB:
+        subscription_cache.changing(conn, resource.pi)
+
+
 def insert_resource(conn: Connection, resource: Resource) -> None:
     """Insert a resource and its labels. The unique constraints make clashes atomic: a taken
     structured path is 4105 (name clash), a taken resource ID raises IdentifierTaken."""
     note(conn, resource.pi)
+    _changing_subscriptions_of(conn, resource)
     try:
         _execute(conn, _INSERT, _values(resource))
     except (IntegrityError, sqlite3.IntegrityError) as exc:
@@ -191,6 +199,7 @@ def insert_resource(conn: Connection, resource: Resource) -> None:
 def save_resource(conn: Connection, resource: Resource, labels_changed: bool) -> None:
     """Write back an updated resource (everything but its identity and counters)."""
     note(conn, resource.ri)
+    _changing_subscriptions_of(conn, resource)
     values = _values(resource)
     for key in ("ri", "ty", "rn", "pi", "srn", "depth", "owner", "ct", "st", "cni", "cbs"):
         values.pop(key)
@@ -276,8 +285,10 @@ def delete_subtree(conn: Connection, resource: Resource) -> list[tuple[str, int,
     deleted: list[tuple[str, int, str | None]] = []
     while rows := conn.execute(statement).all():
         deleted.extend((row.ri, row.ty, row.pi) for row in rows)
-    for ri, _, pi in deleted:
+    for ri, ty, pi in deleted:
         note(conn, ri, pi)
+        if ty == ResourceType.SUB:
+            subscription_cache.changing(conn, pi)
     return deleted
 
 
@@ -301,10 +312,15 @@ def expired(conn: Connection, now: float, limit: int) -> list[Resource]:
     return [resource_from_row(row) for row in rows]
 
 
-def subscriptions_of(conn: Connection, pi: str, ty: int, now: float) -> list[Resource]:
-    """Unexpired children of one type (the subscriptions of a resource): on every write."""
-    rows = _execute(conn, _CHILDREN_OF_TYPE, {"pi": pi, "ty": ty, "now": now}).fetchall()
-    return [resource_from_row(row) for row in rows]
+def subscriptions_of(conn: Connection, pi: str, now: float) -> list[Resource]:
+    """The unexpired subscriptions of a resource: looked up in every write transaction, from
+    memory on the sole writer's connection (cse/storage/subscription_cache.py)."""
+
+    def load() -> list[Resource]:
+        params = {"pi": pi, "ty": ResourceType.SUB, "now": now}
+        return [resource_from_row(row) for row in _execute(conn, _SUBSCRIPTIONS, params)]
+
+    return subscription_cache.lookup(conn, pi, now, load)
 
 
 def resources_in_subtree(conn: Connection, resource: Resource, ty: int) -> list[Resource]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -80,9 +81,23 @@ notifications = Table(
     Column("error", Text, nullable=True),
 )
 
-Index("ix_notifications_due", notifications.c.state, notifications.c.next_attempt)
+# Partial indexes (migration 0005): the due index holds only pending rows, and a query uses
+# it only when it says `state = 0` literally (cse/outbox.py, IS_PENDING).
+PENDING_ONLY = text("state = 0")
+WITH_LATEST_KEY = text("latest_key IS NOT NULL")
+Index(
+    "ix_notifications_due",
+    notifications.c.next_attempt,
+    sqlite_where=PENDING_ONLY,
+    postgresql_where=PENDING_ONLY,
+)
 Index("ix_notifications_target", notifications.c.target, notifications.c.id)
-Index("ix_notifications_latest", notifications.c.latest_key)
+Index(
+    "ix_notifications_latest",
+    notifications.c.latest_key,
+    sqlite_where=WITH_LATEST_KEY,
+    postgresql_where=WITH_LATEST_KEY,
+)
 
 notification_counters = Table(
     "notification_counters",
