@@ -98,7 +98,7 @@ class MqttBinding:
         self.notifications = notifications
         self.broker = Broker(settings.mqtt)
         self.cse_topic_id = topic_id(settings.cse_id)
-        self.connected = asyncio.Event()
+        self._never_connected = asyncio.Event()
         self._connection: MqttConnection | None = None
         self._slot_lock: Any = None
         self._inbox: dict[str, deque[tuple[str, bytes]]] = {}
@@ -106,6 +106,13 @@ class MqttBinding:
         self._replies: OrderedDict[tuple[str, str], tuple[str, bytes]] = OrderedDict()
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def connected(self) -> asyncio.Event:
+        """Set while the broker has accepted the connection (never before `start`)."""
+        if self._connection is None:
+            return self._never_connected
+        return self._connection.connected
 
     @property
     def request_filters(self) -> list[str]:
@@ -129,7 +136,6 @@ class MqttBinding:
             lambda: self.request_filters,
             self._enqueue,
         )
-        self.connected = self._connection.connected
         self._connection.start()
         for scheme in ("mqtt", "mqtts"):
             self.notifications.register_transport(scheme, self.deliver_notification)
