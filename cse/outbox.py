@@ -214,6 +214,11 @@ def claim_due(
 ) -> list[Notification]:
     """Lease due notifications, oldest first, skipping targets that are backing off (so that
     a target receives its notifications in order)."""
+    rows = conn.execute(claim_statement(moment, lease_seconds, limit)).all()
+    return sorted((_from_row(row) for row in rows), key=lambda n: n.id)
+
+
+def claim_statement(moment: float, lease_seconds: float, limit: int) -> Any:
     backing_off = (
         select(N.target)
         .where(IS_PENDING, N.attempts > 0, N.next_attempt > moment)
@@ -231,13 +236,12 @@ def claim_due(
         .limit(limit)
         .scalar_subquery()
     )
-    rows = conn.execute(
+    return (
         update(notifications)
         .where(N.id.in_(due))
         .values(lease_until=moment + lease_seconds)
         .returning(*_COLUMNS)
-    ).all()
-    return sorted((_from_row(row) for row in rows), key=lambda n: n.id)
+    )
 
 
 def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:

@@ -87,6 +87,7 @@ PENDING_ONLY = text("state = 0")
 WITH_LATEST_KEY = text("latest_key IS NOT NULL")
 Index(
     "ix_notifications_due",
+    notifications.c.state,
     notifications.c.next_attempt,
     sqlite_where=PENDING_ONLY,
     postgresql_where=PENDING_ONLY,

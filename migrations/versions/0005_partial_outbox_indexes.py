@@ -1,6 +1,8 @@
 """Partial indexes on the notification outbox: the due index holds only pending rows and the
 latestNotify index only rows that have a `latest_key`. Every notification used to add an
 entry to both, and moving it to "delivered" moved its due entry; most rows need neither.
+The due index keeps `state` as its first column: without it SQLite's planner preferred to
+scan the whole table in id order for the claim query.
 
 Revision ID: 0005
 Revises: 0004
@@ -25,7 +27,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_notifications_due",
         "notifications",
-        ["next_attempt"],
+        ["state", "next_attempt"],
         sqlite_where=PENDING_ONLY,
         postgresql_where=PENDING_ONLY,
     )

@@ -79,3 +79,20 @@ def test_0005_can_be_undone_and_done_again(database: Database) -> None:
     assert "WHERE" not in in_storage(database.url, index_definitions)["ix_notifications_due"]
     command.upgrade(config, "0005")
     assert "WHERE" in in_storage(database.url, index_definitions)["ix_notifications_due"]
+
+
+def test_claiming_due_notifications_searches_the_due_index(tmp_path) -> None:
+    """With many settled rows the claim must not scan the outbox in id order."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cse.db'}"
+    migrate.upgrade(url)
+
+    def plan(conn: Connection) -> list[str]:
+        row = {"target": "http://127.0.0.1:9/", "sub_ri": "s", "rqi": "r", "body": "{}"}
+        row |= {"created": NOW, "next_attempt": NOW, "attempts": 0, "state": outbox.DELIVERED}
+        conn.execute(outbox.notifications.insert(), [row] * 5000)
+        statement = outbox.claim_statement(NOW, 60.0, 1000)
+        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+        return [step[3] for step in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+
+    steps = in_storage(url, plan)
+    assert not any(step.startswith("SCAN notifications") for step in steps), steps
