@@ -9,8 +9,9 @@ one function. How it runs depends on the database:
   more than the statement itself (measured: ~1.6 ms per two-query retrieve, the loop busy
   with cross-thread wake-ups). So SQLite runs on the synchronous driver instead: point
   reads run inline (WAL readers never wait for the writer and a warm read takes tens of
-  microseconds), scans run on a reader thread pool, and writes go to one writer thread
-  that commits everything queued so far as one transaction (group commit). A batch whose
+  microseconds), scans run on a reader thread pool, and writes go to one writer that
+  commits everything queued so far as one transaction (group commit): on the event loop's
+  thread when this process is the database's only writer, else on a writer thread. A batch whose
   transaction fails is rolled back and its jobs re-run one per transaction, so one bad
   request never takes others down with it. The writer never checkpoints the WAL itself:
   a checkpoint syncs the WAL and the database file, and on the writer it stalled every
@@ -144,20 +145,115 @@ class WalCheckpointer:
                     log.exception("event=wal_checkpoint_failed")
 
 
-class SQLiteWriter:
-    """One thread that owns the write connection and commits queued jobs in batches."""
+class _BatchCommitter:
+    """Commits batches of write jobs on its own connection: a batch is one transaction, and a
+    batch that fails is rolled back and its jobs run again one per transaction."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        lock_path: Path | None,
-        changed: "ChangeListener",
-        sole_writer: bool,
-    ) -> None:
+    def __init__(self, engine: Engine, changed: "ChangeListener") -> None:
         self._engine = engine
         self._changed = changed
-        self._sole_writer = sole_writer
         self._checkpointer = WalCheckpointer(engine)
+
+    def _open(self) -> Connection:
+        conn = self._engine.connect()
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
+        return conn
+
+    def _commit(self, conn: Connection, batch: list[_WriteJob]) -> set[str]:
+        """Commit a batch; returns the resources it touched."""
+        self._commit_batch(conn, batch)
+        self._checkpointer.committed()
+        subscription_cache.transaction_ended(conn)
+        return take_touched(conn)
+
+    def _commit_batch(self, conn: Connection, batch: list[_WriteJob]) -> None:
+        if len(batch) > 1:
+            try:
+                self._transaction(conn, batch, raise_errors=True)
+                return
+            except Exception:
+                log.debug("event=batch_retry size=%d", len(batch))
+        for job in batch:
+            try:
+                self._transaction(conn, [job], raise_errors=False)
+            except Exception as exc:  # commit itself failed
+                job.error = exc
+
+    @staticmethod
+    def _transaction(conn: Connection, jobs: list[_WriteJob], raise_errors: bool) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            for job in jobs:
+                job.error = None
+                try:
+                    job.result = job.fn(conn, *job.args)
+                except Exception as exc:
+                    if raise_errors:
+                        raise
+                    job.error = exc
+                    _rollback(conn)
+                    return
+            conn.exec_driver_sql("COMMIT")
+            conn.commit()
+        except BaseException:
+            _rollback(conn)
+            raise
+
+
+class LoopWriter(_BatchCommitter):
+    """The writer of a process that is the database's only writer (one worker): it commits
+    on the event loop's own thread, everything submitted since its last batch as one
+    transaction, in the loop's next turn.
+
+    A writer thread runs in parallel with the loop only while SQLite itself runs, which is a
+    small part of a write; the rest of the time the two take turns on the GIL, and every
+    statement hands it over twice, each time a thread wake-up. On the loop there is nobody
+    to hand it to. It holds the subscriptions of resources in memory
+    (cse/storage/subscription_cache.py): nobody else changes them."""
+
+    def __init__(self, engine: Engine, changed: "ChangeListener") -> None:
+        super().__init__(engine, changed)
+        self._conn: Connection | None = None
+        self._pending: list[_WriteJob] = []
+        self._scheduled = False
+
+    def submit(self, fn: Callable[..., T], args: tuple) -> "asyncio.Future[T]":
+        job = _WriteJob(fn, args, asyncio.get_running_loop())
+        self._pending.append(job)
+        if not self._scheduled:
+            self._scheduled = True
+            job.loop.call_soon(self._commit_pending)
+        return job.future
+
+    def close(self) -> None:
+        while self._pending:
+            self._commit_pending()
+        if self._conn is not None:
+            self._conn.close()
+        self._checkpointer.close()
+
+    def _commit_pending(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if not batch:
+            return
+        if self._pending:
+            self._scheduled = True
+            batch[0].loop.call_soon(self._commit_pending)
+        if self._conn is None:
+            self._conn = self._open()
+            subscription_cache.keep_on(self._conn)
+        touched = self._commit(self._conn, batch)
+        _settle(batch, touched, self._changed)
+
+
+class SQLiteWriter(_BatchCommitter):
+    """The writer of one of several processes on the database (several workers): a thread
+    that owns the write connection and commits queued jobs in batches, holding a file lock
+    that the writers of the other processes queue on."""
+
+    def __init__(self, engine: Engine, lock_path: Path | None, changed: "ChangeListener") -> None:
+        super().__init__(engine, changed)
         # Writers of several processes queue on this file lock rather than in SQLite's busy
         # handler, which sleeps in steps of up to 100 ms and made p99 explode with 2 workers.
         self._lock_file = lock_path.open("a") if lock_path is not None else None
@@ -194,15 +290,9 @@ class SQLiteWriter:
         return batch
 
     def _run(self) -> None:
-        with self._engine.connect() as conn:
-            conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
-            if self._sole_writer:
-                subscription_cache.keep_on(conn)
+        with self._open() as conn:
             while (batch := self._next_batch()) is not None:
-                self._commit(conn, batch)
-                self._checkpointer.committed()
-                subscription_cache.transaction_ended(conn)
-                touched = take_touched(conn)
+                touched = self._commit_locked(conn, batch)
                 by_loop: dict[asyncio.AbstractEventLoop, list[_WriteJob]] = {}
                 for job in batch:
                     by_loop.setdefault(job.loop, []).append(job)
@@ -210,49 +300,16 @@ class SQLiteWriter:
                     with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                         loop.call_soon_threadsafe(_settle, jobs, touched, self._changed)
 
-    def _commit(self, conn: Connection, batch: list[_WriteJob]) -> None:
+    def _commit_locked(self, conn: Connection, batch: list[_WriteJob]) -> set[str]:
         """Commit a batch, holding the cross-process write lock while it runs."""
         lock = self._lock_file
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            self._commit_batch(conn, batch)
+            return self._commit(conn, batch)
         finally:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _commit_batch(self, conn: Connection, batch: list[_WriteJob]) -> None:
-        if len(batch) > 1:
-            try:
-                self._transaction(conn, batch, raise_errors=True)
-                return
-            except Exception:
-                log.debug("event=batch_retry size=%d", len(batch))
-        for job in batch:
-            try:
-                self._transaction(conn, [job], raise_errors=False)
-            except Exception as exc:  # commit itself failed
-                job.error = exc
-
-    @staticmethod
-    def _transaction(conn: Connection, jobs: list[_WriteJob], raise_errors: bool) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            for job in jobs:
-                job.error = None
-                try:
-                    job.result = job.fn(conn, *job.args)
-                except Exception as exc:
-                    if raise_errors:
-                        raise
-                    job.error = exc
-                    _rollback(conn)
-                    return
-            conn.exec_driver_sql("COMMIT")
-            conn.commit()
-        except BaseException:
-            _rollback(conn)
-            raise
 
 
 def _write_lock_path(url: str) -> Path | None:
@@ -266,8 +323,9 @@ class Storage:
     """Runs repository functions as reads, scans or write transactions."""
 
     def __init__(self, url: str, pool_size: int = 8, sole_writer: bool = False) -> None:
-        """`sole_writer`: no other process writes to this database while this one runs, so
-        what it learnt of the database stays true until it changes it itself."""
+        """`sole_writer`: no other process writes to this database while this one runs
+        (one worker). On SQLite its writes are then committed on the event loop's thread
+        (LoopWriter), else on a writer thread that takes a file lock (SQLiteWriter)."""
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self._change_listeners: list[ChangeListener] = []
@@ -275,9 +333,11 @@ class Storage:
             self._sync_engine = _sqlite_engine(url, pool_size=pool_size + 2)
             self._inline = self._sync_engine.connect()
             self._scanners = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-scan")
-            self._writer = SQLiteWriter(
-                self._sync_engine, _write_lock_path(url), self._changed, sole_writer
-            )
+            self._writer: LoopWriter | SQLiteWriter
+            if sole_writer:
+                self._writer = LoopWriter(self._sync_engine, self._changed)
+            else:
+                self._writer = SQLiteWriter(self._sync_engine, _write_lock_path(url), self._changed)
         else:
             # A pool that covers the usual concurrency: overflow connections are closed on
             # check-in, and reconnecting on every burst cost more than the queries.
