@@ -11,8 +11,8 @@ one function. How it runs depends on the database:
   reads run inline (WAL readers never wait for the writer and a warm read takes tens of
   microseconds), scans run on a reader thread pool, and writes go to one writer that
   commits everything queued so far as one transaction (group commit): on the event loop's
-  thread when this process is the database's only writer, else on a writer thread. A batch whose
-  transaction fails is rolled back and its jobs re-run one per transaction, so one bad
+  thread when this process is the database's only writer, else on a writer thread. A batch
+  whose transaction fails is rolled back and its jobs re-run one per transaction, so one bad
   request never takes others down with it. The writer never checkpoints the WAL itself:
   a checkpoint syncs the WAL and the database file, and on the writer it stalled every
   commit behind it for 5-20 ms several times a second. A checkpointer thread of its own
@@ -213,7 +213,8 @@ class LoopWriter(_BatchCommitter):
 
     def __init__(self, engine: Engine, changed: "ChangeListener") -> None:
         super().__init__(engine, changed)
-        self._conn: Connection | None = None
+        self._conn = self._open()
+        subscription_cache.keep_on(self._conn)
         self._pending: list[_WriteJob] = []
         self._scheduled = False
 
@@ -228,8 +229,7 @@ class LoopWriter(_BatchCommitter):
     def close(self) -> None:
         while self._pending:
             self._commit_pending()
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()
         self._checkpointer.close()
 
     def _commit_pending(self) -> None:
@@ -240,9 +240,6 @@ class LoopWriter(_BatchCommitter):
         if self._pending:
             self._scheduled = True
             batch[0].loop.call_soon(self._commit_pending)
-        if self._conn is None:
-            self._conn = self._open()
-            subscription_cache.keep_on(self._conn)
         touched = self._commit(self._conn, batch)
         _settle(batch, touched, self._changed)
 

@@ -174,16 +174,18 @@ def exists_ri(conn: Connection, ri: str) -> bool:
     return _first(conn, _EXISTS, {"key": ri}) is not None
 
 
-def _changing_subscriptions_of(conn: Connection, resource: Resource) -> None:
-    if resource.ty == ResourceType.SUB:
-        subscription_cache.changing(conn, resource.pi)
+def _changing_subscriptions_of(conn: Connection, ty: int, pi: str | None) -> None:
+    """A resource of type `ty` under `pi` is written: if it is a subscription, the
+    subscriptions of `pi` are changing (cse/storage/subscription_cache.py)."""
+    if ty == ResourceType.SUB:
+        subscription_cache.changing(conn, pi)
 
 
 def insert_resource(conn: Connection, resource: Resource) -> None:
     """Insert a resource and its labels. The unique constraints make clashes atomic: a taken
     structured path is 4105 (name clash), a taken resource ID raises IdentifierTaken."""
     note(conn, resource.pi)
-    _changing_subscriptions_of(conn, resource)
+    _changing_subscriptions_of(conn, resource.ty, resource.pi)
     try:
         _execute(conn, _INSERT, _values(resource))
     except (IntegrityError, sqlite3.IntegrityError) as exc:
@@ -199,7 +201,7 @@ def insert_resource(conn: Connection, resource: Resource) -> None:
 def save_resource(conn: Connection, resource: Resource, labels_changed: bool) -> None:
     """Write back an updated resource (everything but its identity and counters)."""
     note(conn, resource.ri)
-    _changing_subscriptions_of(conn, resource)
+    _changing_subscriptions_of(conn, resource.ty, resource.pi)
     values = _values(resource)
     for key in ("ri", "ty", "rn", "pi", "srn", "depth", "owner", "ct", "st", "cni", "cbs"):
         values.pop(key)
@@ -287,8 +289,7 @@ def delete_subtree(conn: Connection, resource: Resource) -> list[tuple[str, int,
         deleted.extend((row.ri, row.ty, row.pi) for row in rows)
     for ri, ty, pi in deleted:
         note(conn, ri, pi)
-        if ty == ResourceType.SUB:
-            subscription_cache.changing(conn, pi)
+        _changing_subscriptions_of(conn, ty, pi)
     return deleted
 
 

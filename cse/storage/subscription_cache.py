@@ -2,13 +2,14 @@
 
 Every create, update and delete looks up the subscriptions of the resource it changes (and
 of its parent), so that query, with the parsing of what it found, ran in nearly every write
-transaction. From memory it is a dictionary lookup. The memory lives on the connection of
-the writer thread, and only while that writer is the only one (one worker): with several
-processes, it would miss the subscriptions that the others create.
+transaction. From memory it is a dictionary lookup. The memory lives on the write
+connection of a process that is the database's only writer (one worker, `LoopWriter` in
+cse/storage/engine.py): with several processes, it would miss the subscriptions that the
+others create.
 
 Exactness rests on one rule: every repository function that creates, changes or deletes a
-subscription calls `changing` with the subscription's parent before it returns. A resource whose
-subscriptions are changing in the running transaction is looked up in the database, never
+subscription calls `changing` with the subscription's parent before it returns. A resource
+whose subscriptions are changing in the running transaction is looked up in the database, never
 in memory, and its entry is dropped when the transaction ends, committed or rolled back.
 So an entry was read while nothing changed it, and holds what the database holds. It holds
 the subscriptions that had not expired when it was read; each lookup leaves out the ones
