@@ -24,7 +24,7 @@ from cse.constants import Permission
 from cse.constants import ResponseStatusCode as RSC
 from cse.errors import BadRequest, M2MError
 from cse.events import normalize_target, subscription_reference
-from cse.http_client import HttpClientError, PlainHttpClient
+from cse.http_client import HttpClientError, PlainHttpClient, header_lines
 from cse.resource import Resource
 from cse.settings import Settings
 from cse.storage import Storage, repository
@@ -36,6 +36,10 @@ log = logging.getLogger("citycse.notifications")
 CLAIM_LIMIT = 1000
 PIPELINE_DEPTH = 32
 """At most this many requests to one target are out at once (plain http:// only)."""
+PIPELINE_LINGER_SECONDS = 0.001
+"""While a burst to a target goes on, its sender waits this long before its next pipeline,
+so that one write and one wake-up carry more notifications; the first notification of a
+burst goes out at once."""
 POLL_SECONDS = 1.0
 SETTLE_GATHER_SECONDS = 0.01
 """Outcomes are written at most this often, all that came meanwhile in one write (a crash
@@ -90,6 +94,12 @@ class NotificationService:
         self.totals = {"delivered": 0, "retried": 0, "dropped": 0}
         self._client: httpx.AsyncClient | None = None  # https:// targets
         self._plain = PlainHttpClient(settings.notification_timeout_seconds)
+        self._fixed_headers = {
+            "X-M2M-Origin": settings.csi,
+            "X-M2M-RVI": "3",
+            "Content-Type": "application/json",
+        }
+        self._fixed_header_lines = header_lines(self._fixed_headers)
         self._wake = asyncio.Event()
         self._queues: dict[str, deque[outbox.Notification]] = {}
         self._senders: dict[str, asyncio.Task] = {}
@@ -224,12 +234,11 @@ class NotificationService:
         return [p for p in ae.attrs.get("poa", []) if is_url(p) and self._can_send(p)]
 
     def _headers(self, rqi: str) -> dict[str, str]:
-        return {
-            "X-M2M-Origin": self.settings.csi,
-            "X-M2M-RI": rqi,
-            "X-M2M-RVI": "3",
-            "Content-Type": "application/json",
-        }
+        return {**self._fixed_headers, "X-M2M-RI": rqi}
+
+    def _header_lines(self, rqi: str) -> bytes:
+        """`_headers(rqi)` as they go on the wire."""
+        return b"%sX-M2M-RI: %s\r\n" % (self._fixed_header_lines, rqi.encode("latin-1"))
 
     async def _post(self, url: str, body: dict[str, Any], rqi: str) -> tuple[int, str]:
         """POST a notification; returns the HTTP status and the X-M2M-RSC of the answer."""
@@ -276,8 +285,12 @@ class NotificationService:
     async def _sender(self, target: str) -> None:
         """Deliver one target's notifications in order until its queue is empty."""
         queue = self._queues[target]
+        burst_going_on = False
         try:
             while queue:
+                if burst_going_on and len(queue) < PIPELINE_DEPTH:
+                    await asyncio.sleep(PIPELINE_LINGER_SECONDS)
+                burst_going_on = True
                 units = []
                 while queue and len(units) < PIPELINE_DEPTH:
                     unit = [queue.popleft()]
@@ -318,7 +331,7 @@ class NotificationService:
         return True
 
     async def _deliver_pipelined(self, url: str, target: str, units: list[Unit]) -> bool:
-        requests = [(_unit_payload(unit), self._headers(unit[0].rqi)) for unit in units]
+        requests = [(_unit_payload(unit), self._header_lines(unit[0].rqi)) for unit in units]
         try:
             answers = await self._plain.post_pipelined(url, requests)
         except HttpClientError as exc:
@@ -434,18 +447,24 @@ class NotificationService:
             self._pickup_waiters.discard(waiter)
 
 
+_COUNTERS = {"delivered": "delivered", "retry": "retried", "dropped": "dropped"}
+"""The delivery counter that each outcome adds to."""
+
+
 def _settle(
     conn, outcomes: list[tuple[str, outbox.Notification, str]], moment: float, backoff
 ) -> None:  # noqa: ANN001
     by_kind: dict[str, list[int]] = defaultdict(list)
     retries: list[tuple[int, float, str]] = []
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
     for kind, item, error in outcomes:
         by_kind[kind].append(item.id)
         if kind == "retry":
             retries.append((item.id, moment + backoff(item.attempts), error))
-        if item.sub_ri and kind in ("delivered", "retry", "dropped"):
-            counts[item.sub_ri][{"retry": "retried"}.get(kind, kind)] += 1
+        counter = _COUNTERS.get(kind)
+        if counter is not None and item.sub_ri:
+            of_subscription = counts[item.sub_ri]
+            of_subscription[counter] = of_subscription.get(counter, 0) + 1
     outbox.settle_retry(conn, retries)
     outbox.settle_delivered(conn, by_kind["delivered"], moment)
     dropped_error = next((e for k, _, e in outcomes if k == "dropped"), "")

@@ -300,7 +300,7 @@ class Dispatcher:
             rsc=RSC.CREATED,
             rqi=request.rqi,
             rvi=request.rvi,
-            pc=self._write_result(rcn, resource),
+            pc=self._write_result(rcn, resource, representation=produced.representation),
             content_location="/" + resource.srn,
         )
 
@@ -335,18 +335,25 @@ class Dispatcher:
         return resource
 
     def _write_result(
-        self, rcn: int, resource: Resource, modified: dict[str, Any] | None = None
+        self,
+        rcn: int,
+        resource: Resource,
+        modified: dict[str, Any] | None = None,
+        representation: dict[str, Any] | None = None,
     ) -> Any:
+        """The content of a create's or update's answer; `representation` is the resource's
+        wrapped representation when its notifications already built it."""
         if rcn == ResultContent.NOTHING:
             return None
         if rcn == ResultContent.HIERARCHICAL_ADDRESS:
             return {"m2m:uri": resource.srn}
+        wrapped = representation if representation is not None else _wrap(resource)
         if rcn == ResultContent.HIERARCHICAL_ADDRESS_AND_ATTRIBUTES:
-            return {"m2m:rce": {**_wrap(resource), "uri": resource.srn}}
+            return {"m2m:rce": {**wrapped, "uri": resource.srn}}
         if rcn == ResultContent.MODIFIED_ATTRIBUTES and modified is not None:
-            representation = resource.representation()
-            return {spec_for(resource.ty).root: _only(representation, list(modified))}
-        return _wrap(resource)
+            ((root, attributes),) = wrapped.items()
+            return {root: _only(attributes, list(modified))}
+        return wrapped
 
     # -- RETRIEVE ----------------------------------------------------------------------
 
@@ -545,7 +552,7 @@ class Dispatcher:
             rsc=RSC.UPDATED,
             rqi=request.rqi,
             rvi=request.rvi,
-            pc=self._write_result(rcn, resource, modified=content),
+            pc=self._write_result(rcn, resource, content, produced.representation),
         )
 
     async def _authorize_acpi_update(

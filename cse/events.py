@@ -5,6 +5,7 @@ its parent are matched against the event, and one outbox row per notification ta
 written, so a notification exists if and only if its change was committed."""
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -38,11 +39,22 @@ class Produced:
     removed_subscriptions: list[str] = field(default_factory=list)
     ready: list[outbox.Notification] = field(default_factory=list)
     """Notifications already leased to this process: sent right after the commit."""
+    representation: dict[str, Any] | None = None
+    """The changed resource's representation (all attributes, wrapped in its root), once a
+    notification needed it; the answer to the request that made the change reuses it."""
 
 
 def normalize_target(target: str, settings: Settings) -> str:
     """URLs stay as they are; an SP-relative AE-ID `/<csi>/Cxyz` becomes `Cxyz`."""
-    return target if is_url(target) else cse_relative_id(target, settings.csi)
+    return _resolved_target(target, settings.csi)[0]
+
+
+@lru_cache(maxsize=4096)
+def _resolved_target(target: str, csi: str) -> tuple[str, bool]:
+    """The normalized target and whether it is a URL (every notification asks both)."""
+    if is_url(target):
+        return target, True
+    return cse_relative_id(target, csi), False
 
 
 def subscription_reference(settings: Settings, subscription: Resource) -> str:
@@ -50,20 +62,25 @@ def subscription_reference(settings: Settings, subscription: Resource) -> str:
 
 
 def _representation(
-    subscription: Resource, resource: Resource, modified: dict[str, Any] | None
+    subscription: Resource,
+    resource: Resource,
+    modified: dict[str, Any] | None,
+    produced: Produced,
 ) -> Any:
     nct = subscription.attrs.get("nct", 1)
     if nct == NCT_RESOURCE_ID:
         return resource.ri
-    representation = resource.representation()
+    if produced.representation is None:
+        produced.representation = {spec_for(resource.ty).root: resource.representation()}
     if nct == NCT_MODIFIED and modified is not None:
-        representation = {k: v for k, v in representation.items() if k in modified}
-    return {spec_for(resource.ty).root: representation}
+        ((root, representation),) = produced.representation.items()
+        return {root: {k: v for k, v in representation.items() if k in modified}}
+    return produced.representation
 
 
-def _state_for(conn: Connection, target: str) -> int:
+def _state_for(conn: Connection, target: str, url: bool) -> int:
     """Pending delivery for URLs and reachable AEs; pickup for AEs without a usable `poa`."""
-    if is_url(target):
+    if url:
         return outbox.PENDING
     ae = repository.get_by_ri(conn, target)
     if ae is not None and ae.attrs.get("rr") and any(is_url(p) for p in ae.attrs.get("poa", [])):
@@ -81,13 +98,14 @@ def _send(
     moment = now()
     batch = subscription.attrs.get("bn")
     latest = bool(subscription.attrs.get("ln"))
+    csi = settings.csi
     for raw_target in subscription.attrs.get("nu", []):
-        target = normalize_target(raw_target, settings)
+        target, url = _resolved_target(raw_target, csi)
         due = moment
         if batch:
             due = moment + duration_seconds(batch["dur"])
         key = f"{subscription.ri}|{target}"
-        state = _state_for(conn, target)
+        state = _state_for(conn, target, url)
         # A plain notification is leased to this process as it is written and handed to
         # the delivery service after the commit; batched and latest-only ones wait in the
         # outbox for their turn.
@@ -121,7 +139,7 @@ def _notify(
     produced: Produced,
 ) -> None:
     sgn: dict[str, Any] = {
-        "nev": {"rep": _representation(subscription, resource, modified), "net": net},
+        "nev": {"rep": _representation(subscription, resource, modified, produced), "net": net},
         "sur": subscription_reference(settings, subscription),
     }
     if "cr" in subscription.attrs:
@@ -153,9 +171,9 @@ def announce_deletion(
     su = subscription.attrs.get("su")
     if not su:
         return
-    target = normalize_target(su, settings)
+    target, url = _resolved_target(su, settings.csi)
     body = {"m2m:sgn": {"sud": True, "sur": subscription_reference(settings, subscription)}}
-    outbox.add(conn, target, subscription.ri, body, now(), _state_for(conn, target), now())
+    outbox.add(conn, target, subscription.ri, body, now(), _state_for(conn, target, url), now())
     produced.notifications += 1
 
 

@@ -6,7 +6,10 @@ per notification than the CSE spends on the request that caused it. This one onl
 bodies and reads the status and headers (and discards the body) of the answers. Several
 requests to one URL go out in one write on one connection and are answered in order
 (HTTP/1.1 pipelining), but only on a connection that has already kept alive after an
-answer: a server that closes after every answer gets one request per connection."""
+answer: a server that closes after every answer gets one request per connection.
+
+Each connection is an asyncio protocol that parses answers as their bytes arrive and wakes
+the waiting sender once, when the last answer of its pipeline is in."""
 
 import asyncio
 from collections.abc import Sequence
@@ -37,15 +40,9 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    proven: bool = False
-    """It has kept alive after an answer: requests may be pipelined on it."""
-
-    def close(self) -> None:
-        self.writer.close()
+def header_lines(headers: dict[str, str]) -> bytes:
+    """Request headers as they go on the wire, each line ending in CRLF."""
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
 
 
 class PlainHttpClient:
@@ -55,15 +52,18 @@ class PlainHttpClient:
         self._request_lines: dict[str, tuple[Address, bytes]] = {}
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
-        return (await self.post_pipelined(url, [(body, headers)]))[0]
+        return (await self.post_pipelined(url, [(body, header_lines(headers))]))[0]
 
     async def post_pipelined(
-        self, url: str, requests: Sequence[tuple[bytes, dict[str, str]]]
+        self, url: str, requests: Sequence[tuple[bytes, bytes]]
     ) -> list[Answer]:
-        """POST each (body, headers) to `url`, in order; returns the answers in order. On a
-        failure raises HttpClientError carrying the answers that came before it."""
+        """POST each (body, header lines) to `url`, in order; returns the answers in order.
+        On a failure raises HttpClientError carrying the answers that came before it."""
         address, request_line = self._request_line(url)
-        wire = [request_line + _encode(body, headers) for body, headers in requests]
+        wire = [
+            b"%sContent-Length: %d\r\n%s\r\n%s" % (request_line, len(body), head, body)
+            for body, head in requests
+        ]
         answers: list[Answer] = []
         fresh = False
         while len(answers) < len(wire):
@@ -93,68 +93,48 @@ class PlainHttpClient:
             known = self._request_lines[url] = ((parts.hostname, parts.port or 80), line)
         return known
 
+    @staticmethod
     async def _exchange(
-        self, connection: _Connection, wire: list[bytes], answers: list[Answer]
+        connection: "_Connection", wire: list[bytes], answers: list[Answer]
     ) -> bool:
-        """Send requests and read their answers into `answers` until all are answered or the
-        server closes; returns whether the connection can carry more requests."""
-        deadline = _Deadline(self.timeout)
+        """Send requests and collect their answers into `answers` until all are answered or
+        the server closes; returns whether the connection can carry more requests."""
         try:
             if not connection.proven:
-                connection.writer.write(wire[0])
-                if not await self._answer(connection, answers, deadline):
+                if not await connection.exchange(wire[0], 1, answers):
                     return False
                 connection.proven = True
                 wire = wire[1:]
             if wire:
-                connection.writer.write(b"".join(wire))
-                for _ in wire:
-                    if not await self._answer(connection, answers, deadline):
-                        return False
+                return await connection.exchange(b"".join(wire), len(wire), answers)
             return True
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            connection.close()
-            raise HttpClientError(str(exc) or type(exc).__name__) from exc
-        except asyncio.CancelledError:
-            connection.close()
-            if deadline.expired():
-                raise HttpClientError(f"no answer within {self.timeout} s") from None
-            raise
         except BaseException:
             connection.close()
             raise
-        finally:
-            deadline.cancel()
 
-    @staticmethod
-    async def _answer(
-        connection: _Connection, answers: list[Answer], deadline: "_Deadline"
-    ) -> bool:
-        answer, keep = await _read_answer(connection.reader)
-        answers.append(answer)
-        deadline.progressed()
-        return keep
-
-    async def _acquire(self, address: Address) -> _Connection:
+    async def _acquire(self, address: Address) -> "_Connection":
         idle = self._idle.get(address)
         while idle:
             connection = idle.pop()
-            if not connection.reader.at_eof() and not connection.writer.is_closing():
+            if connection.usable():
                 return connection
             connection.close()
         return await self._open(address)
 
-    async def _open(self, address: Address) -> _Connection:
+    async def _open(self, address: Address) -> "_Connection":
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(*address)
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self.timeout), *address
+                )
         except (OSError, TimeoutError) as exc:
             raise HttpClientError(f"cannot connect to {address[0]}:{address[1]}: {exc}") from exc
-        return _Connection(reader, writer)
+        return connection
 
-    def _release(self, address: Address, connection: _Connection, keep: bool) -> None:
+    def _release(self, address: Address, connection: "_Connection", keep: bool) -> None:
         idle = self._idle.setdefault(address, [])
-        if keep and len(idle) < MAX_IDLE_PER_HOST:
+        if keep and connection.usable() and len(idle) < MAX_IDLE_PER_HOST:
             idle.append(connection)
         else:
             connection.close()
@@ -166,74 +146,193 @@ class PlainHttpClient:
         self._idle.clear()
 
 
-class _Deadline:
-    """Cancels the current task when no answer came for `timeout` seconds: one timer for a
-    whole exchange, pushed on as answers come, rather than one per answer."""
+@dataclass(slots=True)
+class _Head:
+    """The status line and headers of an answer whose body may not all have arrived yet."""
 
-    __slots__ = ("timeout", "_loop", "_task", "_last", "_handle", "_expired")
+    status: int
+    headers: dict[str, str]
+    keep: bool
+    body_start: int
+    length: int | None
+    """The body's length; None for a chunked body or one that ends when the server closes."""
+    chunked: bool
+
+
+class _Connection(asyncio.Protocol):
+    """One connection to a server: writes a pipeline and parses its answers as they come.
+    A pipeline fails when no answer came for `timeout` seconds."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-        self._last = self._loop.time()
-        self._expired = False
-        self._handle = self._loop.call_at(self._last + timeout, self._check)
+        self.proven = False
+        """It has kept alive after an answer: requests may be pipelined on it."""
+        self._transport: asyncio.Transport | None = None
+        self._closed = False
+        self._buffer = bytearray()
+        self._head: _Head | None = None
+        self._answers: list[Answer] = []
+        self._expected = 0
+        self._waiter: asyncio.Future[bool] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_progress = 0.0
 
-    def progressed(self) -> None:
-        self._last = self._loop.time()
+    # -- the sender's side -----------------------------------------------------------------
 
-    def _check(self) -> None:
-        due = self._last + self.timeout
-        if self._loop.time() < due:
-            self._handle = self._loop.call_at(due, self._check)
+    async def exchange(self, wire: bytes, count: int, answers: list[Answer]) -> bool:
+        """Write `count` requests and wait until their answers are appended to `answers`;
+        returns whether the connection can carry more (False: the server closes it)."""
+        if self._transport is None or self._closed:
+            raise HttpClientError("connection closed")
+        loop = asyncio.get_running_loop()
+        self._answers, self._expected = answers, len(answers) + count
+        self._waiter = waiter = loop.create_future()
+        self._last_progress = loop.time()
+        self._timer = loop.call_at(self._last_progress + self.timeout, self._check_deadline)
+        try:
+            self._transport.write(wire)
+            return await waiter
+        finally:
+            self._timer.cancel()
+            self._waiter = None
+            self._answers = []
+
+    def usable(self) -> bool:
+        """Idle and open: no bytes came that no request asked for, the server has not closed."""
+        return not self._closed and not self._buffer and self._transport is not None
+
+    def close(self) -> None:
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- the protocol's side -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._waiter is None:
+            return  # unasked bytes: the connection is not reused (usable() is False)
+        try:
+            self._parse_answers()
+        except ValueError as exc:
+            self._fail(f"unreadable answer: {exc}")
+            self.close()
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        head = self._head
+        if head is not None and head.length is None and not head.chunked:
+            # the body of this answer is delimited by the server closing the connection
+            self._head = None
+            self._buffer.clear()
+            self._answered(Answer(head.status, head.headers), keep=False)
+        self._fail(f"connection closed: {exc}" if exc else "connection closed by the server")
+
+    # -- parsing -----------------------------------------------------------------------------
+
+    def _parse_answers(self) -> None:
+        while self._waiter is not None and not self._waiter.done():
+            if self._head is None:
+                self._head = self._read_head()
+                if self._head is None:
+                    return
+            end = self._body_end(self._head)
+            if end is None:
+                return
+            head, self._head = self._head, None
+            del self._buffer[:end]
+            if 100 <= head.status < 200:
+                continue  # an interim answer; the final one follows
+            self._last_progress = self._waiter.get_loop().time()
+            self._answered(Answer(head.status, head.headers), head.keep)
+
+    def _read_head(self) -> _Head | None:
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > MAX_HEADER_BYTES:
+                raise ValueError("answer headers too large")
+            return None
+        lines = self._buffer[:end].decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        status = int(rest.split(" ", 1)[0])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+        length = None if chunked else _body_length(status, headers)
+        if length is None and not chunked:
+            keep = False  # the body ends when the server closes the connection
+        return _Head(status, headers, keep, end + 4, length, chunked)
+
+    def _body_end(self, head: _Head) -> int | None:
+        """Where the answer ends in the buffer, or None while its body is incomplete."""
+        if head.chunked:
+            return _chunked_end(self._buffer, head.body_start)
+        if head.length is None:
+            return None  # complete when the server closes
+        end = head.body_start + head.length
+        return end if len(self._buffer) >= end else None
+
+    def _answered(self, answer: Answer, keep: bool) -> None:
+        self._answers.append(answer)
+        waiter = self._waiter
+        if waiter is None or waiter.done():
             return
-        self._expired = True
-        if self._task is not None:
-            self._task.cancel()
+        if not keep:
+            waiter.set_result(False)
+            self.close()
+        elif len(self._answers) >= self._expected:
+            waiter.set_result(True)
 
-    def expired(self) -> bool:
-        """Whether this deadline alone cancelled the task (its cancellation is then taken
-        back); a cancellation from elsewhere stands."""
-        if not self._expired or self._task is None:
-            return False
-        return self._task.uncancel() == 0
+    def _fail(self, message: str) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(HttpClientError(message))
 
-    def cancel(self) -> None:
-        self._handle.cancel()
-
-
-def _encode(body: bytes, headers: dict[str, str]) -> bytes:
-    """One request after its request line and Host header."""
-    head = [f"Content-Length: {len(body)}"]
-    head.extend(f"{name}: {value}" for name, value in headers.items())
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+    def _check_deadline(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            return
+        loop = self._waiter.get_loop()
+        due = self._last_progress + self.timeout
+        if loop.time() < due:
+            self._timer = loop.call_at(due, self._check_deadline)
+            return
+        self._fail(f"no answer within {self.timeout} s")
+        self.close()
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
-    """Status and headers of one answer; its body is read and dropped. Returns whether the
-    connection can carry another request."""
-    raw = await reader.readuntil(b"\r\n\r\n")
-    if len(raw) > MAX_HEADER_BYTES:
-        raise ValueError("answer headers too large")
-    lines = raw.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    status = int(rest.split(" ", 1)[0])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
-    elif status not in (204, 304) and not 100 <= status < 200:
-        await reader.read()  # delimited by the server closing the connection
-        keep = False
-    return Answer(status, headers), keep
+def _body_length(status: int, headers: dict[str, str]) -> int | None:
+    """The body's length when it is known before the body arrives."""
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return length
+    if status in (204, 304) or 100 <= status < 200:
+        return 0
+    return None
+
+
+def _chunked_end(buffer: bytearray, start: int) -> int | None:
+    """End of a chunked body that begins at `start` (trailers included), or None while it
+    is incomplete."""
+    position = start
+    while True:
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            return None
+        size = int(bytes(buffer[position:line_end]).split(b";", 1)[0], 16)
+        if size == 0:
+            end = buffer.find(b"\r\n\r\n", line_end)
+            return None if end < 0 else end + 4
+        position = line_end + 2 + size + 2
+        if len(buffer) < position:
+            return None

@@ -70,9 +70,7 @@ _COLUMNS = (
 
 # Statements of the hot path are built once: building and compiling them cost more than
 # running them (a fan-out writes one row per target, every delivery settles its rows).
-_INSERT = insert(notifications).values(
-    {column.name: bindparam(column.name) for column in notifications.c if column is not N.id}
-)
+_INSERT = prebuilt.RowInsert(notifications, N.id)
 _SETTLE_DELIVERED = (
     update(notifications)
     .where(N.id >= bindparam("first_id"), N.id <= bindparam("last_id"))
@@ -155,27 +153,24 @@ def add(
         conn.execute(delete(notifications).where(*superseded))
     rqi = new_request_id()
     payload = orjson.dumps(body)
-    item_id = prebuilt.insert_returning_id(
-        conn,
-        _INSERT,
-        N.id,
-        {
-            "target": target,
-            "sub_ri": sub_ri,
-            "rqi": rqi,
-            "body": payload.decode(),
-            "created": created,
-            "next_attempt": due,
-            "lease_until": lease_until,
-            "attempts": 0,
-            "state": state,
-            "latest_key": latest_key,
-            "batch_key": batch_key,
-            "events": events,
-            "finished": None,
-            "error": None,
-        },
+    # in the order of the table's columns after `id` (prebuilt.RowInsert checks it)
+    row = (
+        target,
+        sub_ri,
+        rqi,
+        payload.decode(),
+        created,
+        due,  # next_attempt
+        lease_until,
+        0,  # attempts
+        state,
+        latest_key,
+        batch_key,
+        events,
+        None,  # finished
+        None,  # error
     )
+    item_id = _INSERT.run(conn, row)
     if lease_until is None:
         return None
     return Notification(

@@ -38,12 +38,13 @@ class Resource:
 
     def representation(self) -> dict[str, Any]:
         """All attributes of the resource with oneM2M short names, as sent on the wire."""
+        ct = to_timestamp(self.ct)
         out: dict[str, Any] = {
             "ty": self.ty,
             "ri": self.ri,
             "rn": self.rn,
-            "ct": to_timestamp(self.ct),
-            "lt": to_timestamp(self.lt),
+            "ct": ct,
+            "lt": ct if self.lt == self.ct else to_timestamp(self.lt),
         }
         if self.pi is not None:
             out["pi"] = self.pi

@@ -7,6 +7,7 @@ run through SQLAlchemy as usual (its compiled cache then applies)."""
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Column, Table, bindparam, insert
 from sqlalchemy.engine import Connection
 
 _SQLITE_COMPILED: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
@@ -49,15 +50,29 @@ def first(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
     return execute(conn, statement, params).fetchone()
 
 
-_WITH_RETURNING: dict[int, Any] = {}
+class RowInsert:
+    """An insert of whole rows, given as tuples in the order of `columns` (every column of
+    the table but its generated id). A hot-path insert otherwise builds a dict per row only
+    to have it taken apart again."""
 
+    def __init__(self, table: Table, id_column: Column) -> None:
+        self.columns = tuple(column.name for column in table.c if column is not id_column)
+        self.statement = insert(table).values({name: bindparam(name) for name in self.columns})
+        self._returning = self.statement.returning(id_column)
+        self._sqlite_sql: str | None = None
 
-def insert_returning_id(conn: Connection, statement: Any, id_column: Any, params: dict) -> int:
-    """Run a prebuilt insert; returns the id it gave the new row. SQLite reports it as the
-    cursor's last row id, which costs less than a RETURNING clause and its result set."""
-    if conn.dialect.name == "sqlite":
-        return execute(conn, statement, params).lastrowid
-    returning = _WITH_RETURNING.get(id(statement))
-    if returning is None:
-        returning = _WITH_RETURNING[id(statement)] = statement.returning(id_column)
-    return conn.execute(returning, params).scalar_one()
+    def run(self, conn: Connection, row: Sequence[Any]) -> int:
+        """Insert one row; returns the id it was given. SQLite reports it as the cursor's
+        last row id, which costs less than a RETURNING clause and its result set."""
+        if conn.dialect.name != "sqlite":
+            params = dict(zip(self.columns, row, strict=True))
+            return conn.execute(self._returning, params).scalar_one()
+        sql = self._sqlite_sql or self._compile_for_sqlite(conn)
+        return conn.connection.dbapi_connection.execute(sql, row).lastrowid
+
+    def _compile_for_sqlite(self, conn: Connection) -> str:
+        sql, names, _ = _sqlite_statement(conn, self.statement)
+        if names != self.columns:
+            raise RuntimeError(f"the insert binds {names}, not {self.columns}")
+        self._sqlite_sql = sql
+        return sql

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from cse.http_client import Answer, HttpClientError, PlainHttpClient
+from cse.http_client import Answer, HttpClientError, PlainHttpClient, header_lines
 
 
 @dataclass
@@ -77,8 +77,8 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[RawServer]]]:
         listening.close()
 
 
-def _requests(count: int) -> list[tuple[bytes, dict[str, str]]]:
-    return [(b'{"n": %d}' % i, {"X-Id": str(i)}) for i in range(count)]
+def _requests(count: int) -> list[tuple[bytes, bytes]]:
+    return [(b'{"n": %d}' % i, header_lines({"X-Id": str(i)})) for i in range(count)]
 
 
 async def _post_all(server: RawServer, count: int) -> list[Answer]:
@@ -155,3 +155,96 @@ async def test_a_server_that_never_answers_fails_after_the_timeout(serve) -> Non
     finally:
         await client.close()
     assert [a.status for a in answers] == [200, 200]
+
+
+def _answer_with(raw: bytes, close: bool = False):
+    """An answer function that writes `raw` for every request, byte by byte in two halves
+    (the client must put an answer together from several reads)."""
+
+    async def answer(server, writer, pending) -> bool:
+        pending.pop(0)
+        half = len(raw) // 2
+        writer.write(raw[:half])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(raw[half:])
+        return not close
+
+    return answer
+
+
+async def test_a_chunked_answer_with_trailers_is_read_to_its_end(serve) -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n"
+    )
+    server = await serve(_answer_with(chunked))
+    answers = await _post_all(server, 3)
+    assert [(a.status, a.headers["x-m2m-rsc"]) for a in answers] == [(200, "2000")] * 3
+    assert len(server.connections) == 1  # the connection stayed in step and was kept
+
+
+async def test_an_answer_delimited_by_the_server_closing_is_complete_when_it_closes(
+    serve,
+) -> None:
+    server = await serve(_answer_with(b"HTTP/1.1 201 Created\r\n\r\nsome body", close=True))
+    answers = await _post_all(server, 2)
+    assert [a.status for a in answers] == [201, 201]
+    assert server.connections == [["0"], ["1"]]
+
+
+async def test_an_interim_answer_is_skipped_for_the_final_one(serve) -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    server = await serve(_answer_with(interim + b"HTTP/1.1 204 No Content\r\n\r\n"))
+    answers = await _post_all(server, 2)
+    assert [a.status for a in answers] == [204, 204]
+
+
+async def test_http_1_0_answers_are_not_kept_alive(serve) -> None:
+    server = await serve(_answer_with(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    answers = await _post_all(server, 3)
+    assert [a.status for a in answers] == [200] * 3
+    assert server.connections == [["0"], ["1"], ["2"]]
+
+
+async def test_a_connection_with_bytes_nobody_asked_for_is_not_reused(serve) -> None:
+    async def answer_twice(server, writer, pending) -> bool:
+        request_id = pending.pop(0)
+        writer.write(_ok(request_id) + _ok(b"unasked"))
+        return True
+
+    server = await serve(answer_twice)
+    client = PlainHttpClient(timeout=5)
+    try:
+        for request_id in ("a", "b"):
+            await client.post(server.url, b"{}", {"X-Id": request_id})
+            await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+    assert server.connections == [["a"], ["b"]]
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced(serve) -> None:
+    async def answer_then_close(server, writer, pending) -> bool:
+        writer.write(_ok(pending.pop(0)))  # keep-alive promised, then closed anyway
+        return False
+
+    server = await serve(answer_then_close)
+    client = PlainHttpClient(timeout=5)
+    try:
+        first = await client.post(server.url, b"{}", {"X-Id": "1"})
+        second = await client.post(server.url, b"{}", {"X-Id": "2"})  # may race the close
+    finally:
+        await client.close()
+    assert (first.status, second.status) == (200, 200)
+    assert server.connections == [["1"], ["2"]]
+
+
+async def test_an_unreadable_answer_fails_the_exchange(serve) -> None:
+    server = await serve(_answer_with(b"HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n"))
+    client = PlainHttpClient(timeout=5)
+    try:
+        with pytest.raises(HttpClientError, match="unreadable answer"):
+            await client.post_pipelined(server.url, _requests(1))
+    finally:
+        await client.close()
