@@ -1,8 +1,6 @@
 """The notification outbox table: rows written with the change that caused them, claimed and
 settled by the delivery service, read by the event stream and polling channels."""
 
-import itertools
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +9,7 @@ import orjson
 from sqlalchemy import bindparam, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.engine import Connection
 
+from cse.identifiers import ProcessSequence
 from cse.storage import prebuilt
 from cse.storage.schema import notification_counters, notifications
 
@@ -115,14 +114,13 @@ _FIRST_COUNT = insert(notification_counters).values(
 LEASE_SECONDS = 60.0
 """How long a claimed notification belongs to one process before another may take it."""
 
-_REQUEST_ID_PREFIX = "ntf-" + secrets.token_hex(6) + "-"
-_request_numbers = itertools.count(1)
+_request_ids = ProcessSequence()
 
 
 def new_request_id() -> str:
     """Unique across processes and restarts (a random prefix per process, then a counter);
     a retry or a redelivery after a restart reuses the stored one."""
-    return _REQUEST_ID_PREFIX + str(next(_request_numbers))
+    return f"ntf-{_request_ids.prefix}-{_request_ids.next_number()}"
 
 
 def add(

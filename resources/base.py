@@ -1,6 +1,5 @@
 """What every resource type module provides, and the defaults most types keep."""
 
-import secrets
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -10,6 +9,7 @@ from cse.attributes import Attribute
 from cse.constants import Permission, ResourceType
 from cse.constants import ResponseStatusCode as RSC
 from cse.errors import BadRequest
+from cse.identifiers import new_resource_id
 from cse.primitives import Request
 from cse.resource import Resource
 from cse.settings import Settings
@@ -73,7 +73,7 @@ class ResourceSpec:
         return self.root.split(":", 1)[1]
 
     def new_ri(self) -> str:
-        return f"{self.ri_prefix}{secrets.token_hex(8)}"
+        return new_resource_id(self.ri_prefix)
 
     def default_rn(self, resource: Resource) -> str:
         return resource.ri
