@@ -3,10 +3,11 @@ random prefix drawn once per process (and again in a forked child), then a count
 
 Resource IDs are made this way so that the rows one process creates sit next to each other
 in the `ri` and path indexes. With random IDs every create dirtied its own index pages: each
-commit wrote, and the checkpoint later copied, a page per index per row, and on SQLite the
-page splits scattered over the index made every commit scan the whole page cache. Creates
-slowed as the tree grew (10-15 % between 50,000 and 300,000 instances); with IDs in creation
-order they keep their speed.
+commit wrote, and the checkpoint later copied, a page per index per row, and on SQLite
+(3.40) the commit after a page split inside an index scans the whole page cache, so the
+scattered splits made most commits pay that scan. Creates slowed as the tree grew (about
+15 % between 50,000 and 300,000 instances); with IDs in creation order they keep their
+speed.
 
 The IDs are not secrets and are not meant to be: access is decided by the access control
 policies, never by knowing an ID. AE-IDs, which name a registrant, stay random

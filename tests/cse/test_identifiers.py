@@ -16,9 +16,11 @@ def test_ids_carry_the_type_prefix_and_sort_in_creation_order() -> None:
 def test_a_forked_child_draws_its_own_prefix() -> None:
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: report the prefix it uses, then leave at once
-        os.write(write_end, new_resource_id("").encode())
-        os._exit(0)
+    if pid == 0:  # the child: report the prefix it uses, then leave at once, whatever happens
+        try:
+            os.write(write_end, new_resource_id("").encode())
+        finally:
+            os._exit(0)
     os.close(write_end)
     child_id = os.read(read_end, 100).decode()
     os.close(read_end)
