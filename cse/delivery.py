@@ -245,7 +245,7 @@ class NotificationService:
         headers = self._headers(rqi)
         if url.startswith("http://"):
             answer = await self._plain.post(url, orjson.dumps(body), headers)
-            return answer.status, answer.headers.get("x-m2m-rsc", "")
+            return answer.status, answer.rsc
         assert self._client is not None
         response = await self._client.post(url, content=orjson.dumps(body), headers=headers)
         return response.status_code, response.headers.get("x-m2m-rsc", "")
@@ -339,7 +339,7 @@ class NotificationService:
         else:
             broken = None
         for index, answer in enumerate(answers):
-            error = _answer_error(answer.status, answer.headers.get("x-m2m-rsc", ""), target)
+            error = _answer_error(answer.status, answer.rsc, target)
             if error is None:
                 self._delivered(units[index])
             elif not self._failed(target, units[index], error):

@@ -9,16 +9,25 @@ requests to one URL go out in one write on one connection and are answered in or
 answer: a server that closes after every answer gets one request per connection.
 
 Each connection is an asyncio protocol that parses answers as their bytes arrive and wakes
-the waiting sender once, when the last answer of its pipeline is in."""
+the waiting sender once, when the last answer of its pipeline is in. The parser only reads
+the status and the headers that frame the answer or carry its oneM2M result (X-M2M-RSC);
+the other headers are parsed only when someone asks for them."""
 
 import asyncio
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_IDLE_PER_HOST = 32
 MAX_KNOWN_URLS = 4096
 MAX_HEADER_BYTES = 65536
+
+_READ_FIELDS = re.compile(
+    rb"\r\n(content-length|transfer-encoding|connection|x-m2m-rsc):[ \t]*([^\r]*)"
+)
+"""The header fields the parser reads, in a lower-cased head: no whitespace comes between a
+field name and its colon (RFC 9112 5.1)."""
 
 Address = tuple[str, int]
 
@@ -36,8 +45,24 @@ class HttpClientError(OSError):
 
 @dataclass(slots=True)
 class Answer:
+    """An answer's status and head. Answers of one connection with byte-identical heads are
+    one object: do not change it."""
+
     status: int
-    headers: dict[str, str] = field(default_factory=dict)
+    rsc: str = ""
+    """The X-M2M-RSC header: the oneM2M response status code, empty when there is none."""
+    head: bytes = b""
+    """The status line and header lines as they arrived."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """All headers, names in lower case."""
+        headers: dict[str, str] = {}
+        for line in self.head.decode("latin-1").split("\r\n")[1:]:
+            name, colon, value = line.partition(":")
+            if colon:
+                headers[name.strip().lower()] = value.strip()
+        return headers
 
 
 def header_lines(headers: dict[str, str]) -> bytes:
@@ -150,10 +175,10 @@ class PlainHttpClient:
 class _Head:
     """The status line and headers of an answer whose body may not all have arrived yet."""
 
-    status: int
-    headers: dict[str, str]
+    answer: Answer
     keep: bool
-    body_start: int
+    size: int
+    """The bytes of the status line and headers, the blank line included."""
     length: int | None
     """The body's length; None for a chunked body or one that ends when the server closes."""
     chunked: bool
@@ -170,7 +195,11 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._closed = False
         self._buffer = bytearray()
+        self._start = 0
+        """Where the answer being parsed starts in the buffer; the bytes before it are done."""
         self._head: _Head | None = None
+        self._last_raw = b""
+        self._last_head: _Head | None = None
         self._answers: list[Answer] = []
         self._expected = 0
         self._waiter: asyncio.Future[bool] | None = None
@@ -220,6 +249,9 @@ class _Connection(asyncio.Protocol):
         except ValueError as exc:
             self._fail(f"unreadable answer: {exc}")
             self.close()
+        finally:
+            del self._buffer[: self._start]
+            self._start = 0
 
     def eof_received(self) -> bool:
         return False  # the transport closes; connection_lost follows
@@ -231,7 +263,8 @@ class _Connection(asyncio.Protocol):
             # the body of this answer is delimited by the server closing the connection
             self._head = None
             self._buffer.clear()
-            self._answered(Answer(head.status, head.headers), keep=False)
+            self._start = 0
+            self._answered(head.answer, keep=False)
         self._fail(f"connection closed: {exc}" if exc else "connection closed by the server")
 
     # -- parsing -----------------------------------------------------------------------------
@@ -246,40 +279,32 @@ class _Connection(asyncio.Protocol):
             if end is None:
                 return
             head, self._head = self._head, None
-            del self._buffer[:end]
-            if 100 <= head.status < 200:
+            self._start = end
+            if 100 <= head.answer.status < 200:
                 continue  # an interim answer; the final one follows
             self._last_progress = self._waiter.get_loop().time()
-            self._answered(Answer(head.status, head.headers), head.keep)
+            self._answered(head.answer, head.keep)
 
     def _read_head(self) -> _Head | None:
-        end = self._buffer.find(b"\r\n\r\n")
+        start = self._start
+        end = self._buffer.find(b"\r\n\r\n", start)
         if end < 0:
-            if len(self._buffer) > MAX_HEADER_BYTES:
+            if len(self._buffer) - start > MAX_HEADER_BYTES:
                 raise ValueError("answer headers too large")
             return None
-        lines = self._buffer[:end].decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        status = int(rest.split(" ", 1)[0])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-        chunked = headers.get("transfer-encoding", "").lower() == "chunked"
-        length = None if chunked else _body_length(status, headers)
-        if length is None and not chunked:
-            keep = False  # the body ends when the server closes the connection
-        return _Head(status, headers, keep, end + 4, length, chunked)
+        raw = bytes(self._buffer[start : end + 2])  # every line with its CRLF
+        if raw != self._last_raw:  # a server mostly answers with the same head: parse it once
+            self._last_raw, self._last_head = raw, _parse_head(raw)
+        return self._last_head
 
     def _body_end(self, head: _Head) -> int | None:
         """Where the answer ends in the buffer, or None while its body is incomplete."""
+        body_start = self._start + head.size
         if head.chunked:
-            return _chunked_end(self._buffer, head.body_start)
+            return _chunked_end(self._buffer, body_start)
         if head.length is None:
             return None  # complete when the server closes
-        end = head.body_start + head.length
+        end = body_start + head.length
         return end if len(self._buffer) >= end else None
 
     def _answered(self, answer: Answer, keep: bool) -> None:
@@ -309,13 +334,31 @@ class _Connection(asyncio.Protocol):
         self.close()
 
 
-def _body_length(status: int, headers: dict[str, str]) -> int | None:
+def _parse_head(raw: bytes) -> _Head:
+    """The status line and header lines of an answer, each line ending in CRLF."""
+    head = raw.lower()  # field names are case-insensitive (RFC 9110 5.1)
+    code = head[9:12]
+    if not head.startswith(b"http/1.") or not code.isdigit() or head[12] not in b" \r":
+        raise ValueError(f"not an HTTP/1.x status line: {raw[:40]!r}")
+    status = int(code)
+    fields = dict(_READ_FIELDS.findall(head))
+    chunked = fields.get(b"transfer-encoding", b"").rstrip().endswith(b"chunked")
+    length = None if chunked else _body_length(status, fields.get(b"content-length"))
+    keep = (
+        head.startswith(b"http/1.1 ")
+        and b"close" not in fields.get(b"connection", b"")
+        and (chunked or length is not None)  # else the body ends when the server closes
+    )
+    rsc = fields.get(b"x-m2m-rsc", b"").rstrip().decode("latin-1")
+    return _Head(Answer(status, rsc, raw), keep, len(raw) + 2, length, chunked)
+
+
+def _body_length(status: int, content_length: bytes | None) -> int | None:
     """The body's length when it is known before the body arrives."""
-    if "content-length" in headers:
-        length = int(headers["content-length"])
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        return length
+    if content_length is not None:
+        if not content_length.rstrip().isdigit():
+            raise ValueError(f"bad Content-Length {content_length!r}")
+        return int(content_length)
     if status in (204, 304) or 100 <= status < 200:
         return 0
     return None

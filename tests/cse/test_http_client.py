@@ -175,13 +175,26 @@ def _answer_with(raw: bytes, close: bool = False):
 
 async def test_a_chunked_answer_with_trailers_is_read_to_its_end(serve) -> None:
     chunked = (
-        b"HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nTransfer-Encoding: chunked\r\n"
+        b"X-Trailer-Free: yes\r\n\r\n"
         b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n"
     )
     server = await serve(_answer_with(chunked))
     answers = await _post_all(server, 3)
-    assert [(a.status, a.headers["x-m2m-rsc"]) for a in answers] == [(200, "2000")] * 3
+    assert [(a.status, a.rsc, a.headers["x-trailer-free"]) for a in answers] == [
+        (200, "2000", "yes")
+    ] * 3
     assert len(server.connections) == 1  # the connection stayed in step and was kept
+
+
+async def test_header_names_are_read_in_any_case_and_values_without_their_blanks(
+    serve,
+) -> None:
+    raw = b"HTTP/1.1 201 Created\r\ncontent-LENGTH:\t2 \r\nx-M2M-Rsc:  2001  \r\n\r\nok"
+    server = await serve(_answer_with(raw))
+    answers = await _post_all(server, 3)
+    assert [(a.status, a.rsc) for a in answers] == [(201, "2001")] * 3
+    assert len(server.connections) == 1  # the body was found by its length, then kept
 
 
 async def test_an_answer_delimited_by_the_server_closing_is_complete_when_it_closes(
