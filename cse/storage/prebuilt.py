@@ -51,28 +51,46 @@ def first(conn: Connection, statement: Any, params: dict[str, Any]) -> Any:
 
 
 class RowInsert:
-    """An insert of whole rows, given as tuples in the order of `columns` (every column of
-    the table but its generated id). A hot-path insert otherwise builds a dict per row only
-    to have it taken apart again."""
+    """An insert of whole rows, given as sequences in the order of `columns` (every column of
+    the table but a generated id). A hot-path insert otherwise builds a dict per row only to
+    have it taken apart again.
 
-    def __init__(self, table: Table, id_column: Column) -> None:
-        self.columns = tuple(column.name for column in table.c if column is not id_column)
+    On SQLite a None goes into the SQL as a literal NULL instead of a bound parameter: the
+    driver looks for an adapter for every None it binds, which costs more than binding any
+    other value. There is one SQL text per pattern of NULL columns."""
+
+    def __init__(self, table: Table, generated_id: Column | None = None) -> None:
+        self.columns = tuple(column.name for column in table.c if column is not generated_id)
         self.statement = insert(table).values({name: bindparam(name) for name in self.columns})
-        self._returning = self.statement.returning(id_column)
-        self._sqlite_sql: str | None = None
+        self._returning = (
+            self.statement.returning(generated_id) if generated_id is not None else None
+        )
+        self._sqlite_sql: dict[tuple[bool, ...], str] = {}
 
-    def run(self, conn: Connection, row: Sequence[Any]) -> int:
-        """Insert one row; returns the id it was given. SQLite reports it as the cursor's
-        last row id, which costs less than a RETURNING clause and its result set."""
+    def run(self, conn: Connection, row: Sequence[Any]) -> int | None:
+        """Insert one row; returns the generated id it was given (None without one). SQLite
+        reports it as the cursor's last row id, which costs less than a RETURNING clause."""
         if conn.dialect.name != "sqlite":
             params = dict(zip(self.columns, row, strict=True))
+            if self._returning is None:
+                conn.execute(self.statement, params)
+                return None
             return conn.execute(self._returning, params).scalar_one()
-        sql = self._sqlite_sql or self._compile_for_sqlite(conn)
-        return conn.connection.dbapi_connection.execute(sql, row).lastrowid
+        nulls: tuple[bool, ...] = ()
+        if None in row:
+            nulls = tuple([value is None for value in row])
+            row = [value for value in row if value is not None]
+        sql = self._sqlite_sql.get(nulls) or self._compile_for_sqlite(conn, nulls)
+        cursor = conn.connection.dbapi_connection.execute(sql, row)
+        return cursor.lastrowid if self._returning is not None else None
 
-    def _compile_for_sqlite(self, conn: Connection) -> str:
+    def _compile_for_sqlite(self, conn: Connection, nulls: tuple[bool, ...]) -> str:
         sql, names, _ = _sqlite_statement(conn, self.statement)
         if names != self.columns:
             raise RuntimeError(f"the insert binds {names}, not {self.columns}")
-        self._sqlite_sql = sql
-        return sql
+        head, values_clause, placeholders = sql.rpartition(" VALUES (")
+        if placeholders != ", ".join("?" * len(names)) + ")":
+            raise RuntimeError(f"unexpected insert: {sql}")
+        slots = ", ".join("NULL" if null else "?" for null in nulls or (False,) * len(names))
+        self._sqlite_sql[nulls] = compiled = f"{head}{values_clause}{slots})"
+        return compiled

@@ -14,6 +14,7 @@ from cse.constants import ResourceType
 from cse.errors import BadRequest, Conflict, NotFound
 from cse.resource import Resource
 from cse.storage import subscription_cache
+from cse.storage.prebuilt import RowInsert
 from cse.storage.prebuilt import execute as _execute
 from cse.storage.prebuilt import execute_many as _execute_many
 from cse.storage.prebuilt import first as _first
@@ -126,7 +127,7 @@ _EDGE_FILTER = (
 )
 _LATEST = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER).order_by(R.st.desc()).limit(1)
 _OLDEST = select(*RESOURCE_COLUMNS).where(*_EDGE_FILTER).order_by(R.st.asc()).limit(1)
-_INSERT = insert(resources)
+_INSERT = RowInsert(resources)
 _INSERT_LABELS = insert(labels)
 _BUMP = (
     update(resources)
@@ -187,7 +188,8 @@ def insert_resource(conn: Connection, resource: Resource) -> None:
     note(conn, resource.pi)
     _changing_subscriptions_of(conn, resource.ty, resource.pi)
     try:
-        _execute(conn, _INSERT, _values(resource))
+        values = _values(resource)
+        _INSERT.run(conn, [values[name] for name in _INSERT.columns])
     except (IntegrityError, sqlite3.IntegrityError) as exc:
         if "srn" in str(getattr(exc, "orig", exc)):
             raise Conflict(f"a resource named '{resource.rn}' already exists here") from exc
