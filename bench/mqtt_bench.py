@@ -68,6 +68,7 @@ PHASE_KEYS = {
     "create cin c16 16conn": "c16-16conn",
 }
 TARGETS = {"c16_ops": 1500.0, "c16_p99_ms": 20.0}
+QUICK_ACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 # --------------------------------------------------------------------------- CPU
@@ -380,7 +381,12 @@ RAW: RawLoop | None = None
 class RawConn(Conn):
     """The same closed-loop client over a minimal MQTT 3.1.1 implementation on a plain
     socket (CONNECT, SUBSCRIBE, PUBLISH QoS 1, PUBACK): paho's per-message cost in Python
-    would otherwise make the load generator, not the CSE, the limit on a 2-core machine."""
+    would otherwise make the load generator, not the CSE, the limit on a 2-core machine.
+
+    Like the CSE it sets TCP_NODELAY and acknowledges every read at once (TCP_QUICKACK): a
+    broker with Nagle on (mosquitto's default) holds a response behind the PUBACK it just
+    sent us until our delayed ACK comes, ~40 ms, which would measure the client's socket
+    options, not the CSE."""
 
     def __init__(self, host: str, port: int, cse_id: str) -> None:
         self.cse_id = cse_id
@@ -462,6 +468,8 @@ class RawConn(Conn):
             return
         if not chunk:
             raise BenchError("broker closed the connection")
+        if QUICK_ACK is not None:  # see RawConn: a broker with Nagle on waits for our ACK
+            self.sock.setsockopt(socket.IPPROTO_TCP, QUICK_ACK, 1)
         buf = self.buffer
         buf += chunk
         acks = bytearray()

@@ -27,6 +27,7 @@ MIN_RECONNECT_DELAY_SECONDS = 1.0
 MAX_RECONNECT_DELAY_SECONDS = 30.0
 HOUSEKEEPING_INTERVAL_SECONDS = 1.0
 PUBLISH_TIMEOUT_SECONDS = 10.0
+QUICK_ACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 class PublishFailed(Exception):
@@ -146,9 +147,21 @@ class MqttConnection:
 
     def _read(self) -> None:
         self.client.loop_read()
+        self._acknowledge_promptly()
         pending = getattr(self._socket, "pending", None)
         if pending is not None and pending():  # TLS keeps decrypted bytes the loop cannot see
             self._loop.call_soon(self._read)
+
+    def _acknowledge_promptly(self) -> None:
+        """Ask the kernel to ACK what we read at once instead of delaying the ACK up to 40 ms.
+
+        A broker with Nagle's algorithm on (mosquitto's default, `set_tcp_nodelay false`)
+        holds its next small packet to us until our ACK of the previous one arrives, so each
+        request after a PUBACK would wait for our delayed ACK. Linux leaves quick-ACK mode on
+        its own, hence once per read; elsewhere the option does not exist."""
+        if QUICK_ACK is not None and self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.setsockopt(socket.IPPROTO_TCP, QUICK_ACK, 1)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
